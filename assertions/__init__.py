@@ -1,0 +1,1 @@
+"""Plain-English assertions, deterministic checks, the LLM judge and the pytest regression suite."""

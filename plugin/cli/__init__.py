@@ -1,0 +1,39 @@
+"""The ``tracemend`` command line: typer commands and rich rendering, with no logic of their own.
+
+Each command group lives in its own module with a ``register(app)`` function; the stages they call do
+the work. Exit codes: 0 success, 1 a finding or failure the command exists to report, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# Command modules, in help order. Each defines register(app: typer.Typer) -> None.
+COMMAND_MODULES = ("traces", "analyze", "regress", "rerun", "diagnose", "heal", "export", "demo")
+
+
+def build_app():  # -> typer.Typer, imported lazily so `import tracemend` never pays for typer
+    import typer
+
+    app = typer.Typer(
+        name="tracemend",
+        help="Trace LLM agents, find what the last change broke, propose and verify a fix, lock it in.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}":  # that stage is not part of this build
+                continue
+            raise
+        module.register(app)
+    return app
+
+
+def main() -> None:
+    app = build_app()
+    sys.exit(app(standalone_mode=True))

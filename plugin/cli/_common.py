@@ -1,0 +1,46 @@
+"""Helpers shared by the CLI modules: the console, opening the store, parsing durations and times."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ..store import Store, StoreError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|w|wk)s?\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400, "w": 604800, "wk": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '15m', '2h', '7d', '1w' → timedelta. Raises typer.BadParameter (exit 2) otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a duration; use forms like 90s, 15m, 2h, 7d")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO time (UTC if no zone) or a duration meaning that long ago ('2h' → two hours ago)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.now(UTC) - parse_duration(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def open_store_or_exit(db: Path | None, *, create: bool = False) -> Store:
+    try:
+        return Store(db, create=create)
+    except StoreError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+DB_OPTION = typer.Option(None, "--db", help="Trace store file (default: $TRACEMEND_DB or .tracemend/traces.db).")

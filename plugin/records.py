@@ -1,0 +1,282 @@
+"""The records that flow between the stages of the loop (pydantic v2).
+
+Every stage reads and writes these and nothing else of another stage. Times are timezone-aware UTC
+datetimes; ids are lowercase hex (32 digits for traces, 16 for spans, as in OpenTelemetry).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SpanKind = Literal["agent", "llm", "tool", "retrieval", "general"]
+TraceStatus = Literal["ok", "error", "failed_assertion"]
+SPAN_KINDS: tuple[str, ...] = ("agent", "llm", "tool", "retrieval", "general")
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- traces -----------------------------------------------------------------------------------------
+
+
+class Frame(_Record):
+    """One stack frame of an error; ``file`` is relative to the project root when it lies inside it."""
+
+    file: str
+    line: int
+    function: str
+    module: str | None = None
+    in_app: bool = False
+
+
+class ErrorInfo(_Record):
+    """An exception as data: qualified type, message, frames (outermost first) and its chained cause."""
+
+    type: str
+    message: str
+    frames: list[Frame] = Field(default_factory=list)
+    cause: ErrorInfo | None = None
+    # How ``cause`` is chained: "cause" (raise ... from) or "context" (raised while handling).
+    cause_kind: Literal["cause", "context"] | None = None
+
+    def chain(self) -> list[ErrorInfo]:
+        """This error followed by its causes, outermost first."""
+        out: list[ErrorInfo] = []
+        err: ErrorInfo | None = self
+        while err is not None and len(out) < 32:
+            out.append(err)
+            err = err.cause
+        return out
+
+    def top_in_app_frame(self) -> Frame | None:
+        """The innermost frame that belongs to the user's code (where the error surfaced in the app)."""
+        for frame in reversed(self.frames):
+            if frame.in_app:
+                return frame
+        return None
+
+
+class Usage(_Record):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class Span(_Record):
+    span_id: str
+    trace_id: str
+    parent_id: str | None = None
+    name: str
+    kind: SpanKind = "general"
+    start_time: datetime
+    end_time: datetime | None = None
+    input: Any = None
+    output: Any = None
+    error: ErrorInfo | None = None
+    # model, usage (Usage as dict), cost (USD), metadata and anything set by update_current_span.
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.end_time is None:
+            return None
+        return (self.end_time - self.start_time).total_seconds() * 1000.0
+
+
+class CodeVersion(_Record):
+    commit: str | None = None
+    dirty: bool = False
+    branch: str | None = None
+
+    @property
+    def short(self) -> str:
+        if not self.commit:
+            return "unknown"
+        return self.commit[:10] + ("+dirty" if self.dirty else "")
+
+
+class Trace(_Record):
+    trace_id: str
+    # ``module:qualname`` of the root function, importable so later stages can rerun it.
+    entry_point: str
+    name: str
+    project: str = "default"
+    environment: str = "development"
+    # The root call's arguments bound by parameter name (self/cls left out).
+    input: dict[str, Any] = Field(default_factory=dict)
+    output: Any = None
+    status: TraceStatus = "ok"
+    error: ErrorInfo | None = None
+    start_time: datetime
+    end_time: datetime | None = None
+    config: dict[str, Any] | None = None
+    config_hash: str | None = None
+    # ``module:qualname`` of the config's class and the parameter it was passed as (None: set on the
+    # decorator), so a rerun can rebuild the same config object, or one with overrides.
+    config_class: str | None = None
+    config_param: str | None = None
+    code_version: CodeVersion = Field(default_factory=CodeVersion)
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spans: list[Span] = Field(default_factory=list)
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.end_time is None:
+            return None
+        return (self.end_time - self.start_time).total_seconds() * 1000.0
+
+    def root_span(self) -> Span | None:
+        for span in self.spans:
+            if span.parent_id is None:
+                return span
+        return None
+
+    def children(self, span_id: str | None) -> list[Span]:
+        return sorted((s for s in self.spans if s.parent_id == span_id), key=lambda s: s.start_time)
+
+
+# --- analyzer ---------------------------------------------------------------------------------------
+
+SignatureKind = Literal["exception", "failed_assertion", "error_status"]
+Verdict = Literal["regression", "new", "noise"]
+
+
+class Signature(_Record):
+    """The stable fingerprint of one kind of failure."""
+
+    signature_id: str
+    signature_version: int
+    kind: SignatureKind = "exception"
+    # Qualified exception types, outermost first, causes included.
+    exception_types: list[str] = Field(default_factory=list)
+    # ``module:function`` of the top in-app frame (never a line number).
+    frame: str | None = None
+    template: str
+
+
+class Finding(_Record):
+    signature: Signature
+    baseline_count: int
+    baseline_exposure: int
+    window_count: int
+    window_exposure: int
+    expected: float
+    p_value: float
+    q_value: float
+    verdict: Verdict
+    example_trace_ids: list[str] = Field(default_factory=list)
+    first_revision: str | None = None
+    hourly_counts: list[int] = Field(default_factory=list)
+
+
+# --- triage and diagnosis ---------------------------------------------------------------------------
+
+FileClass = Literal["runtime", "prompt_config", "test", "docs", "ci"]
+Decision = Literal["investigate", "ignore", "roll_back"]
+
+
+class ChangedFile(_Record):
+    path: str
+    file_class: FileClass
+    reason: str = ""
+
+
+class TriageVerdict(_Record):
+    changed_files: list[ChangedFile] = Field(default_factory=list)
+    decision: Decision
+    confidence: float = Field(ge=0.0, le=1.0)
+    reasoning: str
+    caused_by_change: bool
+    attributed_signatures: list[str] = Field(default_factory=list)
+    linked_lines: list[str] = Field(default_factory=list)
+    recommendation: str = ""
+    scripted: bool = False
+
+
+class Proposal(_Record):
+    root_cause: str
+    diff: str
+    touched_files: list[str] = Field(default_factory=list)
+    explanation: str = ""
+    suggested_assertions: list[str] = Field(default_factory=list)
+    scripted: bool = False
+
+
+# --- sandbox ----------------------------------------------------------------------------------------
+
+RerunStatus = Literal["ok", "error", "failed_assertion", "timeout", "crashed"]
+ChangeKind = Literal["fixed", "still_failing", "new_error", "broke", "unchanged_ok", "changed_ok"]
+OverallVerdict = Literal["fixed", "partially_fixed", "not_fixed", "regressed_elsewhere"]
+
+
+class RerunResult(_Record):
+    source_trace_id: str
+    status: RerunStatus
+    trace: Trace | None = None
+    error: ErrorInfo | None = None
+    output: Any = None
+    duration_ms: float = 0.0
+    stderr_tail: str = ""
+
+
+class InputComparison(_Record):
+    source_trace_id: str
+    was_failing: bool
+    before: RerunResult
+    after: RerunResult
+    change: ChangeKind
+    output_diff: str = ""
+
+
+class Comparison(_Record):
+    items: list[InputComparison] = Field(default_factory=list)
+    verdict: OverallVerdict
+
+
+# --- regression cases and the judge -----------------------------------------------------------------
+
+
+class Check(_Record):
+    """A deterministic check that needs no model."""
+
+    kind: Literal["raises", "not_raises", "contains", "not_contains", "regex", "equals", "json_schema", "max_latency_ms"]
+    value: Any = None
+
+
+class Provenance(_Record):
+    source_trace_id: str | None = None
+    signature_id: str | None = None
+    fixed_in_commit: str | None = None
+    locked_at: datetime | None = None
+
+
+class RegressionCase(_Record):
+    name: str
+    entry_point: str
+    input: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] | None = None
+    assertions: list[str] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list)
+    provenance: Provenance = Field(default_factory=Provenance)
+
+
+class AssertionVerdict(_Record):
+    assertion: str
+    passed: bool
+    reasoning: str = ""
+
+
+class JudgeVerdict(_Record):
+    passed: bool
+    assertions: list[AssertionVerdict] = Field(default_factory=list)
+    reasoning: str = ""
+    model: str
+    cached: bool = False
+    scripted: bool = False
+    flaky: bool = False
+    samples: int = 1

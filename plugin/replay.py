@@ -1,0 +1,150 @@
+"""Call a recorded entry point again with its recorded input and config (used by reruns and regression cases).
+
+A trace stores the root call's arguments by parameter name, the config snapshot, the config's class and
+the parameter it was passed as. Here they become a call again: the entry point is imported, the config is
+rebuilt as an instance of its class (with optional overrides), and the input is bound to the signature.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+
+class ReplayError(Exception):
+    """The recorded call cannot be rebuilt (entry point not importable, config class gone, bad input)."""
+
+
+def _import_qualified(path: str) -> Any:
+    """``package.module:Qual.name`` → the object."""
+    module_name, sep, qualname = path.partition(":")
+    if not sep or not module_name or not qualname:
+        raise ReplayError(f"{path!r} is not of the form module:qualname")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ReplayError(f"cannot import {module_name!r}: {exc}") from exc
+    for part in qualname.split("."):
+        if part == "<locals>":
+            raise ReplayError(f"{path!r} is defined inside a function and cannot be imported")
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise ReplayError(f"{module_name!r} has no attribute {qualname!r}") from exc
+    return obj
+
+
+def load_entry_point(entry_point: str) -> Callable[..., Any]:
+    obj = _import_qualified(entry_point)
+    if not callable(obj):
+        raise ReplayError(f"{entry_point!r} is not callable")
+    return obj
+
+
+def apply_overrides(config: dict[str, Any] | None, overrides: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Config overrides as ``{"model": "x", "temperature": 0}``; dotted keys reach into nested dicts."""
+    if not overrides:
+        return config
+    out: dict[str, Any] = dict(config or {})
+    for key, value in overrides.items():
+        target = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            nested = target.get(part)
+            target[part] = dict(nested) if isinstance(nested, dict) else {}
+            target = target[part]
+        target[parts[-1]] = value
+    return out
+
+
+def rebuild_config(config_class: str | None, snapshot: dict[str, Any] | None) -> Any:
+    """The config object the call ran with: an instance of its recorded class, or the plain dict."""
+    if snapshot is None:
+        return None
+    if not config_class:
+        return snapshot
+    cls = _import_qualified(config_class)
+    validate = getattr(cls, "model_validate", None)
+    try:
+        return validate(snapshot) if callable(validate) else cls(**snapshot)
+    except Exception as exc:
+        raise ReplayError(f"cannot rebuild config {config_class} from the recorded snapshot: {exc}") from exc
+
+
+def bind_input(fn: Callable[..., Any], recorded: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Positional and keyword arguments for ``fn`` from inputs recorded by parameter name."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return (), dict(recorded)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    remaining = dict(recorded)
+    for param in signature.parameters.values():
+        if param.name in ("self", "cls") and param.name not in remaining:
+            continue
+        if param.name not in remaining:
+            continue
+        value = remaining.pop(param.name)
+        if param.kind is param.VAR_POSITIONAL:
+            args.extend(value if isinstance(value, list | tuple) else [value])
+        elif param.kind is param.VAR_KEYWORD:
+            kwargs.update(value if isinstance(value, dict) else {})
+        elif param.kind is param.POSITIONAL_ONLY:
+            args.append(value)
+        else:
+            kwargs[param.name] = value
+    if remaining:
+        raise ReplayError(f"recorded input has arguments the function no longer takes: {sorted(remaining)}")
+    # Positional-only values must precede keywords; positional-or-keyword go as keywords (order-free).
+    return tuple(args), kwargs
+
+
+def prepare_call(
+    entry_point: str,
+    recorded_input: dict[str, Any],
+    *,
+    config: dict[str, Any] | None = None,
+    config_class: str | None = None,
+    config_param: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """Everything needed to call the entry point again: ``fn(*args, **kwargs)``."""
+    fn = load_entry_point(entry_point)
+    recorded = dict(recorded_input)
+    if config_param:
+        snapshot = apply_overrides(config if config is not None else recorded.get(config_param), overrides)
+        recorded[config_param] = rebuild_config(config_class, snapshot)
+    elif overrides:
+        raise ReplayError(
+            "config overrides need the config to be passed as an argument; this entry point's config "
+            "was set on the decorator"
+        )
+    args, kwargs = bind_input(fn, recorded)
+    return fn, args, kwargs
+
+
+def call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call sync or async entry points alike; generators are consumed into a list."""
+    result = fn(*args, **kwargs)
+    if inspect.isawaitable(result):
+        import asyncio
+
+        result = asyncio.run(_await(result))
+    elif inspect.isgenerator(result):
+        result = list(result)
+    elif inspect.isasyncgen(result):
+        import asyncio
+
+        result = asyncio.run(_collect(result))
+    return result
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+async def _collect(agen: Any) -> list[Any]:
+    return [item async for item in agen]

@@ -1,0 +1,165 @@
+"""Turn arbitrary Python values into bounded, redacted JSON-ready data (runs on the writer thread).
+
+Rules: JSON types pass through; containers are walked to a depth and item limit; pydantic models and
+dataclasses become dicts; anything else becomes a bounded repr marked ``{"__repr__": ..., "__type__": ...}``.
+Long strings are cut with a marker giving the original size; cycles become ``"<cycle>"``. Secrets are
+replaced by ``[REDACTED]``: values under secret-looking keys, and secret-shaped substrings anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "[REDACTED]"
+REPR_LIMIT = 500
+
+# Key names whose values are secrets. A name matches when one of these words is a whole component of it
+# (split on _ - . and case), so "api_key" and "OPENAI_API_KEY" match while "max_tokens" does not.
+DEFAULT_SECRET_KEYS = (
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "authorization",
+    "auth",
+    "credential",
+    "credentials",
+    "private_key",
+    "access_key",
+    "cookie",
+    "session_id",
+    "client_secret",
+)
+
+# Secret shapes seen in the wild: provider keys, bearer tokens, AWS/GitHub/Slack/Google keys, JWTs.
+DEFAULT_SECRET_PATTERNS = (
+    r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}",
+    r"(?i:\bbearer)\s+[A-Za-z0-9._~+/=\-]{8,}",
+    r"\bAKIA[0-9A-Z]{16}\b",
+    r"\bgh[pousr]_[A-Za-z0-9]{30,}\b",
+    r"\bxox[abposr]-[A-Za-z0-9\-]{10,}",
+    r"\bAIza[0-9A-Za-z_\-]{35}\b",
+    r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+)
+
+
+class Redactor:
+    def __init__(self, keys: tuple[str, ...] | list[str] = (), patterns: tuple[str, ...] | list[str] = ()) -> None:
+        words = sorted({w.lower() for w in (*DEFAULT_SECRET_KEYS, *keys)}, key=len, reverse=True)
+        alternatives = "|".join(re.escape(w).replace("_", "[_\\-.]?") for w in words)
+        self._key_re = re.compile(rf"(?:^|[_\-.])(?:{alternatives})(?:$|[_\-.])")
+        self._value_re = re.compile("|".join(f"(?:{p})" for p in (*DEFAULT_SECRET_PATTERNS, *patterns)))
+        self._key_cache: dict[str, bool] = {}
+
+    def secret_key(self, key: str) -> bool:
+        hit = self._key_cache.get(key)
+        if hit is None:
+            # camelCase → snake_case before matching, so "apiKey" is caught too.
+            snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower()
+            hit = bool(self._key_re.search(snake))
+            if len(self._key_cache) < 4096:
+                self._key_cache[key] = hit
+        return hit
+
+    def scrub(self, text: str) -> str:
+        return self._value_re.sub(REDACTED, text)
+
+
+class Encoder:
+    """Bounded, redacting conversion to JSON-ready data. One instance per writer; not thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        redactor: Redactor | None,
+        max_string_chars: int = 10_000,
+        max_items: int = 200,
+        max_depth: int = 12,
+    ) -> None:
+        self.redactor = redactor
+        self.max_string_chars = max_string_chars
+        self.max_items = max_items
+        self.max_depth = max_depth
+
+    def encode(self, value: Any) -> Any:
+        return self._enc(value, 0, set())
+
+    def _str(self, text: str) -> str:
+        if len(text) > self.max_string_chars:
+            size = len(text)
+            text = text[: self.max_string_chars] + f"…[truncated, {size} chars]"
+        if self.redactor is not None:
+            text = self.redactor.scrub(text)
+        return text
+
+    def _enc(self, value: Any, depth: int, seen: set[int]) -> Any:
+        if value is None or isinstance(value, bool | int):
+            return value
+        if isinstance(value, str):
+            return self._str(value)
+        if isinstance(value, float):
+            return value if math.isfinite(value) else repr(value)
+        if depth >= self.max_depth:
+            return self._repr(value, note="depth limit")
+        oid = id(value)
+        if oid in seen:
+            return "<cycle>"
+        seen.add(oid)
+        try:
+            return self._container(value, depth, seen)
+        finally:
+            seen.discard(oid)
+
+    def _container(self, value: Any, depth: int, seen: set[int]) -> Any:
+        if isinstance(value, Mapping):
+            out: dict[str, Any] = {}
+            for i, (k, v) in enumerate(value.items()):
+                if i >= self.max_items:
+                    out["…"] = f"[+{len(value) - self.max_items} more items]"
+                    break
+                key = k if isinstance(k, str) else str(k)
+                if self.redactor is not None and self.redactor.secret_key(key):
+                    out[key] = REDACTED
+                else:
+                    out[key] = self._enc(v, depth + 1, seen)
+            return out
+        if isinstance(value, list | tuple | set | frozenset):
+            items = value if isinstance(value, list | tuple) else sorted(value, key=repr)
+            out_list = [self._enc(v, depth + 1, seen) for v in items[: self.max_items]]
+            if len(items) > self.max_items:
+                out_list.append(f"…[+{len(items) - self.max_items} more items]")
+            return out_list
+        if isinstance(value, bytes | bytearray | memoryview):
+            return {"__bytes__": len(value)}
+        dump = getattr(value, "model_dump", None)
+        if callable(dump) and hasattr(type(value), "model_fields"):
+            try:
+                return self._enc(dump(mode="json"), depth, seen)
+            except Exception:
+                return self._repr(value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+            return self._enc(fields, depth, seen)
+        return self._repr(value)
+
+    def _repr(self, value: Any, note: str | None = None) -> dict[str, Any]:
+        try:
+            text = repr(value)
+        except Exception as exc:  # a broken __repr__ must not lose the record
+            text = f"<unrepresentable: {type(exc).__name__}>"
+        if len(text) > REPR_LIMIT:
+            text = text[:REPR_LIMIT] + f"…[truncated, {len(text)} chars]"
+        if self.redactor is not None:
+            text = self.redactor.scrub(text)
+        cls = type(value)
+        out: dict[str, Any] = {"__repr__": text, "__type__": f"{cls.__module__}.{cls.__qualname__}"}
+        if note:
+            out["__note__"] = note
+        return out

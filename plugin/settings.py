@@ -1,0 +1,57 @@
+"""Process-wide settings, changed by :func:`tracemend.configure` or environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .project import project_root
+
+DEFAULT_QUEUE_SIZE = 20_000
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class Settings:
+    enabled: bool = True
+    db_path: Path | None = None
+    project: str | None = None
+    environment: str = "development"
+    queue_size: int = DEFAULT_QUEUE_SIZE
+    redact: bool = True
+    redact_keys: list[str] = field(default_factory=list)
+    redact_patterns: list[str] = field(default_factory=list)
+    max_string_chars: int = 10_000
+    max_items: int = 200
+    max_depth: int = 12
+
+    def resolved_db_path(self) -> Path:
+        return resolve_db_path(self.db_path)
+
+    def resolved_project(self) -> str:
+        return self.project or os.environ.get("TRACEMEND_PROJECT") or project_root().name or "default"
+
+
+def resolve_db_path(explicit: Path | str | None = None) -> Path:
+    """``explicit``, else ``TRACEMEND_DB``, else ``<project root>/.tracemend/traces.db``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("TRACEMEND_DB")
+    if env:
+        return Path(env)
+    return project_root() / ".tracemend" / "traces.db"
+
+
+def from_environment() -> Settings:
+    s = Settings()
+    s.enabled = not _env_flag("TRACEMEND_DISABLED")
+    s.environment = os.environ.get("TRACEMEND_ENV", s.environment)
+    if os.environ.get("TRACEMEND_QUEUE_SIZE", "").isdigit():
+        s.queue_size = int(os.environ["TRACEMEND_QUEUE_SIZE"])
+    if _env_flag("TRACEMEND_NO_REDACT"):
+        s.redact = False
+    return s

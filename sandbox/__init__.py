@@ -1,0 +1,1 @@
+"""Apply a proposed change in an isolated worktree, rerun recorded inputs, compare before and after."""
