@@ -16,6 +16,7 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 REPR_LIMIT = 500
+_SCRUB_MARGIN = 512
 
 # Key names whose values are secrets. A name matches when one of these words is a whole component of it
 # (split on _ - . and case), so "api_key" and "OPENAI_API_KEY" match while "max_tokens" does not.
@@ -51,7 +52,9 @@ DEFAULT_SECRET_PATTERNS = (
 
 
 class Redactor:
-    def __init__(self, keys: tuple[str, ...] | list[str] = (), patterns: tuple[str, ...] | list[str] = ()) -> None:
+    def __init__(
+        self, keys: tuple[str, ...] | list[str] = (), patterns: tuple[str, ...] | list[str] = ()
+    ) -> None:
         words = sorted({w.lower() for w in (*DEFAULT_SECRET_KEYS, *keys)}, key=len, reverse=True)
         alternatives = "|".join(re.escape(w).replace("_", "[_\\-.]?") for w in words)
         self._key_re = re.compile(rf"(?:^|[_\-.])(?:{alternatives})(?:$|[_\-.])")
@@ -92,11 +95,16 @@ class Encoder:
         return self._enc(value, 0, set())
 
     def _str(self, text: str) -> str:
-        if len(text) > self.max_string_chars:
-            size = len(text)
-            text = text[: self.max_string_chars] + f"…[truncated, {size} chars]"
+        return self._cut(text, self.max_string_chars)
+
+    def _cut(self, text: str, limit: int) -> str:
+        # Scrub before cutting: a cut through a key would leave a prefix too short for its pattern.
+        # Scrubbing only a margin beyond the limit keeps the cost bounded for huge strings.
+        size = len(text)
         if self.redactor is not None:
-            text = self.redactor.scrub(text)
+            text = self.redactor.scrub(text[: limit + _SCRUB_MARGIN] if size > limit else text)
+        if size > limit:
+            text = text[:limit] + f"…[truncated, {size} chars]"
         return text
 
     def _enc(self, value: Any, depth: int, seen: set[int]) -> Any:
@@ -131,7 +139,7 @@ class Encoder:
                     out[key] = self._enc(v, depth + 1, seen)
             return out
         if isinstance(value, list | tuple | set | frozenset):
-            items = value if isinstance(value, list | tuple) else sorted(value, key=repr)
+            items = value if isinstance(value, list | tuple) else _ordered(value)
             out_list = [self._enc(v, depth + 1, seen) for v in items[: self.max_items]]
             if len(items) > self.max_items:
                 out_list.append(f"…[+{len(items) - self.max_items} more items]")
@@ -154,12 +162,17 @@ class Encoder:
             text = repr(value)
         except Exception as exc:  # a broken __repr__ must not lose the record
             text = f"<unrepresentable: {type(exc).__name__}>"
-        if len(text) > REPR_LIMIT:
-            text = text[:REPR_LIMIT] + f"…[truncated, {len(text)} chars]"
-        if self.redactor is not None:
-            text = self.redactor.scrub(text)
+        text = self._cut(text, REPR_LIMIT)
         cls = type(value)
         out: dict[str, Any] = {"__repr__": text, "__type__": f"{cls.__module__}.{cls.__qualname__}"}
         if note:
             out["__note__"] = note
         return out
+
+
+def _ordered(items: set[Any] | frozenset[Any]) -> list[Any]:
+    """A set in a stable order for storage; members whose repr fails keep iteration order."""
+    try:
+        return sorted(items, key=repr)
+    except Exception:
+        return list(items)
