@@ -80,6 +80,7 @@ for i in range(n):
 """
 
 
+@pytest.mark.slow  # eight interpreters; ~1-2 s on an idle machine
 def test_eight_processes_write_concurrently(tmp_path: Path) -> None:
     db, gate, n = tmp_path / "shared.db", tmp_path / "go", 150
     script = tmp_path / "producer.py"
