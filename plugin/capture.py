@@ -668,26 +668,63 @@ def _start_writer() -> None:
         STATE.started = True
     if not _hooks_installed:
         _install_hooks()
+    _flush_in_multiprocessing_child()
     threading.Thread(target=_writer_main, name="tracemend-writer", daemon=True).start()
 
 
 def _writer_main() -> None:
-    try:
-        from .writer import run_forever
-    except Exception:
-        _internal_error("writer start")
+    # Importing the writer can meet the main thread importing it too (exit hook, flush()), and the
+    # import machinery may then hand this thread a partially initialised module for a moment: retry.
+    for attempt in range(20):
+        try:
+            from .writer import run_forever
+        except ImportError:
+            time.sleep(0.01 * (attempt + 1))
+            continue
+        except Exception:
+            break
+        finally:
+            _writer_imported.set()
+        run_forever()
         return
-    run_forever()
+    _internal_error("writer start")
+    with STATE.lock:
+        STATE.started = False  # the next root span tries again
+
+
+def _flush_in_multiprocessing_child() -> None:
+    # A multiprocessing child started by fork ends with os._exit(), which skips atexit: without this
+    # every span it recorded but had not written yet is lost. Its own exit function runs finalizers.
+    mp = sys.modules.get("multiprocessing")
+    if mp is None:
+        return
+    try:
+        if mp.parent_process() is not None:
+            from multiprocessing import util
+
+            util.Finalize(None, _flush_at_exit, exitpriority=100)
+    except Exception:
+        _internal_error("multiprocessing exit hook")
 
 
 _hooks_installed = False
+# Set once the writer thread has imported the writer (pydantic, sqlite3, ...), successfully or not.
+_writer_imported = threading.Event()
 
 
 def _install_hooks() -> None:
     global _hooks_installed
     _hooks_installed = True
     atexit.register(_flush_at_exit)
-    os.register_at_fork(after_in_child=_after_fork)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork)
+
+
+def _before_fork() -> None:
+    # A fork while the writer thread is importing would give the child half-imported modules that
+    # nothing will ever finish (that thread does not exist there): the child could never write.
+    # Wait for the import, once per process and only if a fork happens in the first moments.
+    if STATE.started and not _writer_imported.is_set():
+        _writer_imported.wait(10)
 
 
 def _flush_at_exit() -> None:

@@ -442,3 +442,52 @@ def test_store_file_created_by_tracing_is_valid(store_path: Path) -> None:
     assert integrity(store_path) == "ok"
     (trace,) = validate_every_row(store_path)
     assert trace.input == {"x": 1} and len(trace.spans) == 1
+
+
+MULTIPROCESSING = """
+import multiprocessing as mp
+import sys
+
+import tracemend
+
+
+@tracemend.track
+def f(i):
+    return i
+
+
+def work(k):
+    for i in range(40):
+        f(i)
+
+
+if __name__ == "__main__":
+    f(-1)  # the parent records first: its writer thread is starting up when the children fork
+    ctx = mp.get_context(sys.argv[1])
+    procs = [ctx.Process(target=work, args=(k,)) for k in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    pool = ctx.Pool(2)
+    pool.map(work, range(2))
+    pool.close()
+    pool.join()
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_multiprocessing_children_lose_nothing(tmp_path: Path, method: str) -> None:
+    # fork children end with os._exit (no atexit), and may fork while the parent's writer starts.
+    script = tmp_path / "mp_agent.py"
+    script.write_text(MULTIPROCESSING)
+    db = tmp_path / "mp.db"
+    env = {**os.environ, "TRACEMEND_DB": str(db), "TRACEMEND_CODE_VERSION": "mp"}
+    proc = subprocess.run(
+        [sys.executable, str(script), method], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "tracemend" not in proc.stderr, proc.stderr
+    with Store(db) as store:
+        assert store.count() == 1 + 5 * 40
+        assert len(store.writer_stats()) == 6
