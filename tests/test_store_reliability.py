@@ -490,4 +490,7 @@ def test_multiprocessing_children_lose_nothing(tmp_path: Path, method: str) -> N
     assert "tracemend" not in proc.stderr, proc.stderr
     with Store(db) as store:
         assert store.count() == 1 + 5 * 40
-        assert len(store.writer_stats()) == 6
+        stats = store.writer_stats()
+    # The parent, three processes and one or two pool workers (one worker may take both tasks).
+    assert len(stats) in (5, 6) and sum(w.written for w in stats) == 1 + 5 * 40
+    assert sum(w.dropped for w in stats) == 0
