@@ -115,10 +115,15 @@ class WriterStats:
 
 def _check_file(path: Path) -> None:
     """Refuse a file that is not ours before anything writes to it (a foreign file stays byte-identical)."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a trace store file.")
     if not path.exists() or path.stat().st_size == 0:
         return
-    with path.open("rb") as fh:
-        header = fh.read(len(SQLITE_HEADER))
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"Cannot read the trace store at {path}: {exc.strerror or exc}") from exc
     if header != SQLITE_HEADER:
         raise StoreError(f"{path} is not a tracemend store (not an SQLite database); it was left untouched.")
     try:
@@ -189,7 +194,10 @@ class Store:
         if not self.path.exists() and not create:
             raise StoreError(f"No trace store at {self.path}. Record traces with @tracemend.track first.")
         _check_file(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create the folder for the trace store at {self.path}: {exc}") from exc
         self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(

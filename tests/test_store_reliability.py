@@ -270,6 +270,16 @@ def test_foreign_files_give_clear_error_and_stay_untouched(tmp_path: Path) -> No
     assert digest(foreign) == before and sidecars(foreign) == []
 
 
+def test_unusable_paths_give_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="is a directory"):
+        Store(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="Cannot create the folder"):
+        Store(blocker / "sub" / "traces.db")
+    assert blocker.read_text() == "x"
+
+
 def test_newer_schema_gives_clear_error_and_stays_untouched(tmp_path: Path) -> None:
     db = tmp_path / "future.db"
     _make_store(db, 5)
