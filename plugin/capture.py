@@ -511,7 +511,7 @@ def _make_spec(
             hints = {}
         for index, param in enumerate(params):
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                break
+                continue  # keyword-only parameters after *args may still be the config
             annotated = _is_config_annotation(hints.get(param.name), _config_types)
             named = param.name in ("config", "agent_config") and _may_hold_config(hints.get(param.name, Any))
             if annotated or named:

@@ -625,3 +625,40 @@ def test_capture_flags_and_span_names(store_path: Path) -> None:
 
 def test_queue_records_are_not_shared_between_tests(store_path: Path) -> None:
     assert capture.STATE.dropped == 0 and not capture.STATE.queue
+
+
+# --- replay: a recorded call made again -----------------------------------------------------------------------
+
+
+@tracemend.track
+def variadic(
+    a: int, b: int = 10, *rest: int, c: int = 0, settings: AgentConfig | None = None, **extra: int
+) -> int:
+    temperature = settings.temperature if settings else 0
+    return a + b + sum(rest) + c + sum(extra.values()) + int(temperature * 100)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        ((1,), {}),
+        ((1, 2), {"c": 3}),
+        ((1, 2, 3, 4), {"z": 5}),
+        ((1, 2, 3), {"settings": AgentConfig(temperature=0.5)}),
+    ],
+)
+def test_recorded_call_replays_to_the_same_result(
+    store_path: Path, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    from tracemend.replay import call, prepare_call
+
+    expected = variadic(*args, **kwargs)
+    trace = only_trace(store_path)
+    fn, r_args, r_kwargs = prepare_call(
+        trace.entry_point,
+        trace.input,
+        config=trace.config,
+        config_class=trace.config_class,
+        config_param=trace.config_param,
+    )
+    assert call(fn, r_args, r_kwargs) == expected == trace.output
