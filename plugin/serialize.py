@@ -17,6 +17,7 @@ from typing import Any
 REDACTED = "[REDACTED]"
 REPR_LIMIT = 500
 _SCRUB_MARGIN = 512
+_MAX_INT_BITS = 4000 * 3  # about 3600 decimal digits
 
 # Key names whose values are secrets. A name matches when one of these words is a whole component of it
 # (split on _ - . and case), so "api_key" and "OPENAI_API_KEY" match while "max_tokens" does not.
@@ -108,8 +109,11 @@ class Encoder:
         return text
 
     def _enc(self, value: Any, depth: int, seen: set[int]) -> Any:
-        if value is None or isinstance(value, bool | int):
+        if value is None or isinstance(value, bool):
             return value
+        if isinstance(value, int):
+            # json cannot print ints past sys.get_int_max_str_digits() (4300 digits); mark them instead.
+            return value if value.bit_length() <= _MAX_INT_BITS else self._repr(value, note="huge int")
         if isinstance(value, str):
             return self._str(value)
         if isinstance(value, float):
@@ -158,6 +162,12 @@ class Encoder:
         return self._repr(value)
 
     def _repr(self, value: Any, note: str | None = None) -> dict[str, Any]:
+        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            return {
+                "__repr__": f"<int of {value.bit_length()} bits>",
+                "__type__": "builtins.int",
+                "__note__": note,
+            }
         try:
             text = repr(value)
         except Exception as exc:  # a broken __repr__ must not lose the record

@@ -590,7 +590,7 @@ def test_non_json_values_huge_values_and_cycles(store_path: Path) -> None:
         cyclic_list,
         cyclic_dict,
         deep,
-        [float("nan"), 1.5],
+        [float("nan"), 1.5, 2**64, 2**20000],
     )
     trace = only_trace(store_path)
     inp = trace.input
@@ -605,7 +605,12 @@ def test_non_json_values_huge_values_and_cycles(store_path: Path) -> None:
     assert inp["cl"] == [1, "<cycle>"]
     assert inp["cd"]["name"] == "d" and inp["cd"]["self"] == "<cycle>"
     assert "depth limit" in json.dumps(inp["deep"])
-    assert inp["nums"] == ["nan", 1.5]
+    assert inp["nums"] == [
+        "nan",
+        1.5,
+        2**64,
+        {"__repr__": "<int of 20001 bits>", "__type__": "builtins.int", "__note__": "huge int"},
+    ]
     assert trace.output == {"1": "int key", "set": [1, 2, 3]}
 
 
