@@ -14,7 +14,7 @@ from _spine import CODE_VERSION, REPO, reset_recorder
 
 
 @pytest.fixture
-def store_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def spine_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh store file for this test; the recorder writes there and nowhere else."""
     path = tmp_path / "traces.db"
     monkeypatch.setenv("TRACEMEND_DB", str(path))

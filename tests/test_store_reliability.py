@@ -436,7 +436,7 @@ def test_add_traces_is_idempotent(filled: Store) -> None:
     assert filled.count() == 40 and filled.span_count() == 80
 
 
-def test_store_file_created_by_tracing_is_valid(store_path: Path) -> None:
+def test_store_file_created_by_tracing_is_valid(spine_store: Path) -> None:
     run_python(
         """
         import tracemend
@@ -447,10 +447,10 @@ def test_store_file_created_by_tracing_is_valid(store_path: Path) -> None:
 
         f(1)
         """,
-        env={"TRACEMEND_DB": str(store_path)},
+        env={"TRACEMEND_DB": str(spine_store)},
     )
-    assert integrity(store_path) == "ok"
-    (trace,) = validate_every_row(store_path)
+    assert integrity(spine_store) == "ok"
+    (trace,) = validate_every_row(spine_store)
     assert trace.input == {"x": 1} and len(trace.spans) == 1
 
 

@@ -59,7 +59,7 @@ maybe_options = st.none() | options
 
 
 @pytest.fixture(params=[True, False], ids=["recording", "disabled"])
-def recording(request: pytest.FixtureRequest, store_path: Path) -> bool:
+def recording(request: pytest.FixtureRequest, spine_store: Path) -> bool:
     capture.STATE.on = request.param
     return request.param
 
@@ -376,7 +376,7 @@ def test_async_generator_asend_athrow_aclose(
     assert traced_log == bare_log
 
 
-def test_generator_return_value_and_early_close_recorded(store_path: Path) -> None:
+def test_generator_return_value_and_early_close_recorded(spine_store: Path) -> None:
     @tracemend.track
     def numbers(n: int) -> Any:
         yield from range(n)
@@ -390,7 +390,7 @@ def test_generator_return_value_and_early_close_recorded(store_path: Path) -> No
     early = numbers(10)
     assert next(early) == 0 and next(early) == 1
     early.close()
-    traces = read_traces(store_path)
+    traces = read_traces(spine_store)
     assert [t.output for t in traces] == [[0, 1, 2], [0, 1]]
     assert traces[1].spans[0].attributes.get("closed_early") is True
 
@@ -453,11 +453,11 @@ def test_methods_static_and_class_methods(recording: bool, x: int) -> None:
     assert inspect.signature(Agent.method) == inspect.signature(Agent.method.__wrapped__)
 
 
-def test_method_inputs_leave_out_self_and_cls(store_path: Path) -> None:
+def test_method_inputs_leave_out_self_and_cls(spine_store: Path) -> None:
     Agent(7).method(1)
     SubAgent.class_above(2)
     Agent.static_above(3)
-    traces = read_traces(store_path)
+    traces = read_traces(spine_store)
     assert [t.input for t in traces] == [{"x": 1}, {"x": 2}, {"x": 3}]
     assert traces[0].entry_point == f"{__name__}:Agent.method"
 
@@ -470,7 +470,7 @@ def _internal_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogReco
 
 
 def test_span_start_failure_is_logged_once_and_call_happens(
-    store_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    spine_store: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def broken(*args: Any) -> Any:
         raise RuntimeError("recorder bug")
@@ -494,10 +494,10 @@ def test_span_start_failure_is_logged_once_and_call_happens(
     assert calls == [0, 1, 2, 3, 4]
     assert len(_internal_warnings(caplog)) == 1
     assert capture.STATE.internal_errors == 6
-    assert read_traces(store_path) == []
+    assert read_traces(spine_store) == []
 
 
-def test_span_end_failure_is_swallowed(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_span_end_failure_is_swallowed(spine_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     class ExplodingQueue(list):
         def append(self, item: Any) -> None:
             raise MemoryError("queue bug")
@@ -515,7 +515,7 @@ def test_span_end_failure_is_swallowed(store_path: Path, monkeypatch: pytest.Mon
 
 
 def test_encoder_failure_loses_the_span_not_the_call(
-    store_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    spine_store: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def broken(self: Any, value: Any) -> Any:
         raise RuntimeError("encoder bug")
@@ -535,7 +535,7 @@ def test_encoder_failure_loses_the_span_not_the_call(
     assert len(_internal_warnings(caplog)) == 1
     # Nothing vanishes silently: the lost spans are counted as dropped, in this process and in the store.
     assert tracemend.stats()["dropped"] == 4
-    with Store(store_path) as store:
+    with Store(spine_store) as store:
         assert store.count() == 0
         assert sum(w.dropped for w in store.writer_stats()) == 4
 
@@ -545,21 +545,21 @@ class BadRepr:
         raise RuntimeError("no repr for you")
 
 
-def test_object_with_raising_repr_is_recorded(store_path: Path) -> None:
+def test_object_with_raising_repr_is_recorded(spine_store: Path) -> None:
     @tracemend.track
     def takes(obj: Any, items: set[Any]) -> Any:
         return obj
 
     bad = BadRepr()
     assert takes(bad, {BadRepr(), BadRepr()}) is bad
-    trace = read_traces(store_path)[0]
+    trace = read_traces(spine_store)[0]
     assert trace.input["obj"]["__repr__"] == "<unrepresentable: RuntimeError>"
     assert trace.input["obj"]["__type__"].endswith("BadRepr")
     assert len(trace.input["items"]) == 2
     assert trace.output["__repr__"] == "<unrepresentable: RuntimeError>"
 
 
-def test_broken_config_keeps_the_trace(store_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_broken_config_keeps_the_trace(spine_store: Path, caplog: pytest.LogCaptureFixture) -> None:
     class BrokenConfig(tracemend.Config):
         model: str = "m"
 
@@ -576,7 +576,7 @@ def test_broken_config_keeps_the_trace(store_path: Path, caplog: pytest.LogCaptu
     with caplog.at_level(logging.WARNING, logger="tracemend"):
         assert run("q", BrokenConfig()) == "answer"
         assert run("q2", config=BrokenConfig()) == "answer"
-        traces = read_traces(store_path)
+        traces = read_traces(spine_store)
     assert calls == ["q", "q2"]
     assert [t.output for t in traces] == ["answer", "answer"]
     assert all(t.config is None for t in traces)
@@ -584,7 +584,7 @@ def test_broken_config_keeps_the_trace(store_path: Path, caplog: pytest.LogCaptu
 
 
 def test_unusable_store_never_reaches_user_code(
-    tmp_path: Path, store_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, spine_store: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     foreign = tmp_path / "not-a-store.db"
     foreign.write_bytes(b"hello, I am a text file\n")
@@ -602,7 +602,7 @@ def test_unusable_store_never_reaches_user_code(
     assert "not a tracemend store" in (tracemend.stats()["store_error"] or "")
 
 
-def test_functools_partial_and_callable_objects(store_path: Path) -> None:
+def test_functools_partial_and_callable_objects(spine_store: Path) -> None:
     class Callable_:
         def __call__(self, x: int) -> int:
             return x + 100
@@ -610,6 +610,6 @@ def test_functools_partial_and_callable_objects(store_path: Path) -> None:
     partial = functools.partial(lambda a, b: a - b, 10)
     assert tracemend.track(partial)(4) == 6
     assert tracemend.track(Callable_())(1) == 101
-    traces = read_traces(store_path)
+    traces = read_traces(spine_store)
     assert [t.name for t in traces] == ["partial", "Callable_"]
     assert [t.input for t in traces] == [{"b": 4}, {"x": 1}]

@@ -49,9 +49,9 @@ def agent(question: str) -> str:
     return complete(f"{question} {order['state']}")
 
 
-def test_nested_calls_form_one_tree(store_path: Path) -> None:
+def test_nested_calls_form_one_tree(spine_store: Path) -> None:
     assert agent("where?") == "reply to where? shipped"
-    trace = only_trace(store_path)
+    trace = only_trace(spine_store)
     assert_tree(trace, {"agent": None, "lookup": "agent", "complete": "agent"})
     assert trace.entry_point == f"{__name__}:agent"
     assert trace.input == {"question": "where?"} and trace.output == "reply to where? shipped"
@@ -64,7 +64,7 @@ def test_nested_calls_form_one_tree(store_path: Path) -> None:
     assert all(s.end_time is not None and s.end_time >= s.start_time for s in trace.spans)
 
 
-def test_threads_with_copied_context_attach_to_the_parent(store_path: Path) -> None:
+def test_threads_with_copied_context_attach_to_the_parent(spine_store: Path) -> None:
     @tracemend.track
     def worker(i: int) -> int:
         return complete(str(i)) and i
@@ -89,7 +89,7 @@ def test_threads_with_copied_context_attach_to_the_parent(store_path: Path) -> N
 
     assert fan_out() == [0, 1, 2, 3]
     unlinked()
-    traces = read_traces(store_path)
+    traces = read_traces(spine_store)
     fan = next(t for t in traces if t.name == "fan_out")
     workers = [s for s in fan.spans if s.name == "worker"]
     assert len(workers) == 5 and all(w.parent_id == fan.root_span().span_id for w in workers)
@@ -101,7 +101,7 @@ def test_threads_with_copied_context_attach_to_the_parent(store_path: Path) -> N
     assert {t.name for t in traces} == {"fan_out", "unlinked", "worker"}
 
 
-def test_asyncio_tasks_and_gather_attach_to_the_right_parent(store_path: Path) -> None:
+def test_asyncio_tasks_and_gather_attach_to_the_right_parent(spine_store: Path) -> None:
     @tracemend.track(kind="tool")
     async def fetch(i: int) -> int:
         await asyncio.sleep(0.001 * (3 - i))
@@ -119,7 +119,7 @@ def test_asyncio_tasks_and_gather_attach_to_the_right_parent(store_path: Path) -
         return [*gathered, await task]
 
     assert asyncio.run(main()) == [0, 10, 20, 50]
-    trace = only_trace(store_path)
+    trace = only_trace(spine_store)
     root = trace.root_span()
     steps = [s for s in trace.spans if s.name == "step"]
     assert len(steps) == 4 and all(s.parent_id == root.span_id for s in steps)
@@ -128,7 +128,7 @@ def test_asyncio_tasks_and_gather_attach_to_the_right_parent(store_path: Path) -
         assert child.name == "fetch" and child.input == {"i": s.input["i"]} and child.output == s.input["i"]
 
 
-def test_generator_that_outlives_its_parent(store_path: Path) -> None:
+def test_generator_that_outlives_its_parent(spine_store: Path) -> None:
     @tracemend.track
     def stream(n: int) -> Any:
         for i in range(n):
@@ -148,7 +148,7 @@ def test_generator_that_outlives_its_parent(store_path: Path) -> None:
     rest = list(gen)  # consumed after the parent has returned
     later()
     assert [first, *rest] == ["reply to 0", "reply to 1", "reply to 2"]
-    traces = read_traces(store_path)
+    traces = read_traces(spine_store)
     assert [t.name for t in traces] == ["start_stream", "later"]
     tree = traces[0]
     stream_span = span_by_name(tree, "stream")
@@ -161,7 +161,7 @@ def test_generator_that_outlives_its_parent(store_path: Path) -> None:
     assert len(traces[1].spans) == 1
 
 
-def test_generator_first_iterated_outside_any_span_starts_its_own_trace(store_path: Path) -> None:
+def test_generator_first_iterated_outside_any_span_starts_its_own_trace(spine_store: Path) -> None:
     @tracemend.track
     def stream() -> Any:
         yield 1
@@ -171,27 +171,27 @@ def test_generator_first_iterated_outside_any_span_starts_its_own_trace(store_pa
         return stream()
 
     assert list(make()) == [1]
-    traces = read_traces(store_path)
+    traces = read_traces(spine_store)
     assert [t.name for t in traces] == ["make", "stream"]
 
 
 # --- inputs and mutation ----------------------------------------------------------------------------------
 
 
-def test_inputs_bound_by_parameter_name(store_path: Path) -> None:
+def test_inputs_bound_by_parameter_name(spine_store: Path) -> None:
     @tracemend.track
     def f(a: int, b: int = 2, /, *rest: int, c: str, d: str = "d", **extra: Any) -> None:
         return None
 
     f(1, 3, 4, 5, c="x", z=6)
     f(1, c="y")
-    traces = read_traces(store_path)
+    traces = read_traces(spine_store)
     assert traces[0].input == {"a": 1, "b": 3, "rest": [4, 5], "c": "x", "extra": {"z": 6}}
     # Only what the caller passed: defaults are the function's business when it is replayed.
     assert traces[1].input == {"a": 1, "c": "y"}
 
 
-def test_builtin_containers_are_snapshotted_at_entry(store_path: Path) -> None:
+def test_builtin_containers_are_snapshotted_at_entry(spine_store: Path) -> None:
     """The rule in capture.py: builtin containers are copied at entry, other objects kept by reference."""
 
     @tracemend.track
@@ -206,7 +206,7 @@ def test_builtin_containers_are_snapshotted_at_entry(store_path: Path) -> None:
     out = chat(messages, options)
     messages[0]["content"] = "mutated after the call"
     out.append("mutated output")
-    trace = only_trace(store_path)
+    trace = only_trace(spine_store)
     assert trace.input == {
         "messages": [{"role": "user", "content": "hi"}],
         "options": {"nested": {"seen": False}, "tags": ["a", "b"]},
@@ -214,7 +214,7 @@ def test_builtin_containers_are_snapshotted_at_entry(store_path: Path) -> None:
     assert trace.output == ["answer"]
 
 
-def test_non_builtin_objects_are_recorded_by_reference_as_documented(store_path: Path) -> None:
+def test_non_builtin_objects_are_recorded_by_reference_as_documented(spine_store: Path) -> None:
     class Box:
         def __init__(self) -> None:
             self.items: list[int] = []
@@ -228,7 +228,7 @@ def test_non_builtin_objects_are_recorded_by_reference_as_documented(store_path:
 
     box = Box()
     fill(box)
-    trace = only_trace(store_path)  # flushed before any later mutation
+    trace = only_trace(spine_store)  # flushed before any later mutation
     assert trace.input["box"] == {"__repr__": "Box([1])", "__type__": f"{__name__}.{Box.__qualname__}"}
 
 
@@ -264,13 +264,13 @@ def fixed(question: str) -> str:
     return question
 
 
-def test_config_found_by_annotation_name_argument_and_decorator(store_path: Path) -> None:
+def test_config_found_by_annotation_name_argument_and_decorator(spine_store: Path) -> None:
     annotated("q", AgentConfig(temperature=0.5))
     annotated("q", settings=AgentConfig(temperature=0.5))
     named("q", config={"model": "dict-model", "temperature": 1})
     scanned("q", 1, AgentConfig(model="scanned"))
     fixed("q")
-    t_pos, t_kw, t_dict, t_scan, t_fixed = read_traces(store_path)
+    t_pos, t_kw, t_dict, t_scan, t_fixed = read_traces(spine_store)
     snapshot = {"model": "gpt-test", "temperature": 0.5, "tools": ["lookup"]}
     for t in (t_pos, t_kw):
         assert t.config == snapshot
@@ -281,21 +281,21 @@ def test_config_found_by_annotation_name_argument_and_decorator(store_path: Path
     assert t_dict.config_class is None and t_dict.config_param == "config"
     assert t_scan.config["model"] == "scanned"
     assert t_fixed.config["model"] == "fixed" and t_fixed.config_param is None
-    with Store(store_path) as store:
+    with Store(spine_store) as store:
         assert store.config(t_pos.config_hash) == snapshot
 
 
-def test_config_hash_is_stable_across_key_order(store_path: Path) -> None:
+def test_config_hash_is_stable_across_key_order(spine_store: Path) -> None:
     named("q", config={"a": 1, "b": {"x": 1, "y": 2}, "c": [1, 2]})
     named("q", config={"c": [1, 2], "b": {"y": 2, "x": 1}, "a": 1})
     named("q", config={"a": 2, "b": {"x": 1, "y": 2}, "c": [1, 2]})
-    first, second, third = read_traces(store_path)
+    first, second, third = read_traces(spine_store)
     assert first.config_hash == second.config_hash != third.config_hash
     assert config_hash({"b": 1, "a": 2}) == config_hash({"a": 2, "b": 1})
 
 
 @pytest.mark.slow  # importing opik takes seconds
-def test_opik_config_instance_is_recognised(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_opik_config_instance_is_recognised(spine_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in {
         "OPIK_URL_OVERRIDE": "http://127.0.0.1:9/api",
         "OPIK_SENTRY_ENABLE": "false",
@@ -313,7 +313,7 @@ def test_opik_config_instance_is_recognised(store_path: Path, monkeypatch: pytes
         return question
 
     run("q", cfg)
-    trace = only_trace(store_path)
+    trace = only_trace(spine_store)
     assert trace.config is not None and trace.config_hash is not None
     assert trace.config_class is not None and trace.config_class.endswith(type(cfg).__qualname__)
 
@@ -329,7 +329,7 @@ def _make_opik_config(opik: Any) -> Any:
 # --- updates from inside the call --------------------------------------------------------------------------
 
 
-def test_update_current_span_and_trace(store_path: Path) -> None:
+def test_update_current_span_and_trace(spine_store: Path) -> None:
     @tracemend.track(kind="llm")
     def llm_call(prompt: str) -> str:
         tracemend.update_current_span(
@@ -350,7 +350,7 @@ def test_update_current_span_and_trace(store_path: Path) -> None:
 
     assert run() == "done"
     assert tracemend.current_trace_id() is None
-    trace = only_trace(store_path)
+    trace = only_trace(spine_store)
     attrs = span_by_name(trace, "llm_call").attributes
     assert attrs["model"] == "gpt-test" and attrs["usage"]["total_tokens"] == 15
     assert attrs["cost"] == pytest.approx(0.003)
@@ -359,11 +359,11 @@ def test_update_current_span_and_trace(store_path: Path) -> None:
     assert trace.status == "failed_assertion"
     assert trace.error is not None and trace.error.type == "tracemend.FailedAssertion"
     assert trace.error.message == "answer cites no order"
-    with Store(store_path) as store:
+    with Store(spine_store) as store:
         assert store.count(status="failed_assertion") == 1
 
 
-def test_ids_visible_inside_the_call(store_path: Path) -> None:
+def test_ids_visible_inside_the_call(spine_store: Path) -> None:
     seen: list[tuple[str | None, str | None]] = []
 
     @tracemend.track
@@ -371,7 +371,7 @@ def test_ids_visible_inside_the_call(store_path: Path) -> None:
         seen.append((tracemend.current_trace_id(), tracemend.current_span_id()))
 
     run()
-    trace = only_trace(store_path)
+    trace = only_trace(spine_store)
     assert seen == [(trace.trace_id, trace.root_span().span_id)]
     assert len(trace.trace_id) == 32 and len(trace.root_span().span_id) == 16
 
@@ -400,7 +400,7 @@ def test_disabled_by_environment_records_nothing(tmp_path: Path) -> None:
     assert not db.exists()
 
 
-def test_configure_enabled_false_records_nothing(store_path: Path) -> None:
+def test_configure_enabled_false_records_nothing(spine_store: Path) -> None:
     tracemend.configure(enabled=False)
 
     @tracemend.track
@@ -408,10 +408,10 @@ def test_configure_enabled_false_records_nothing(store_path: Path) -> None:
         return x
 
     assert f(1) == 1 and asyncio.run(tracemend.track(_async_identity)(2)) == 2
-    assert read_traces(store_path) == []
+    assert read_traces(spine_store) == []
     tracemend.configure(enabled=True)
     f(3)
-    assert [t.input for t in read_traces(store_path)] == [{"x": 3}]
+    assert [t.input for t in read_traces(spine_store)] == [{"x": 3}]
 
 
 async def _async_identity(x: int) -> int:
@@ -441,10 +441,10 @@ def handle(text: str) -> Any:
         {}["missing"]  # raised while handling: chained as context
 
 
-def test_error_info_type_message_chain_and_frames(store_path: Path) -> None:
+def test_error_info_type_message_chain_and_frames(spine_store: Path) -> None:
     with pytest.raises(KeyError):
         handle("{not json")
-    trace = only_trace(store_path)
+    trace = only_trace(spine_store)
     assert trace.status == "error"
     err = trace.error
     assert [e.type for e in err.chain()] == [
@@ -472,14 +472,14 @@ def test_error_info_type_message_chain_and_frames(store_path: Path) -> None:
     assert inner.error.type == f"{__name__}.AppError" and inner.error.cause_kind == "cause"
 
 
-def test_site_packages_frames_are_not_in_app(store_path: Path) -> None:
+def test_site_packages_frames_are_not_in_app(spine_store: Path) -> None:
     @tracemend.track
     def validate() -> None:
         AgentConfig(temperature="not a number")  # raises inside pydantic
 
     with pytest.raises(ValueError):
         validate()
-    err = only_trace(store_path).error
+    err = only_trace(spine_store).error
     assert err.type == "pydantic_core._pydantic_core.ValidationError"
     assert err.frames[0].function.endswith("<locals>.validate") and err.frames[0].in_app
     assert any(not f.in_app and "site-packages" in f.file for f in err.frames)
@@ -496,7 +496,7 @@ SECRETS = {
 }
 
 
-def test_secrets_are_redacted_but_token_counts_are_not(store_path: Path) -> None:
+def test_secrets_are_redacted_but_token_counts_are_not(spine_store: Path) -> None:
     @tracemend.track
     def call_llm(prompt: str, api_key: str, options: dict[str, Any]) -> dict[str, Any]:
         return {"text": f"used {SECRETS['openai']}", "usage": {"prompt_tokens": 3, "completion_tokens": 4}}
@@ -512,7 +512,7 @@ def test_secrets_are_redacted_but_token_counts_are_not(store_path: Path) -> None
     }
     prompt = " | ".join(f"{k}={v}" for k, v in SECRETS.items())
     call_llm(prompt, api_key="plain-looking", options=options)
-    trace = only_trace(store_path)
+    trace = only_trace(spine_store)
     stored = json.dumps(trace.model_dump(mode="json"))
     for name, secret in SECRETS.items():
         assert secret.split()[-1] not in stored, name
@@ -527,7 +527,7 @@ def test_secrets_are_redacted_but_token_counts_are_not(store_path: Path) -> None
     assert trace.input["prompt"].count("[REDACTED]") == len(SECRETS)
 
 
-def test_redaction_is_configurable(store_path: Path) -> None:
+def test_redaction_is_configurable(spine_store: Path) -> None:
     tracemend.configure(redact_keys=["ssn"], redact_patterns=[r"\b\d{3}-\d{2}-\d{4}\b"])
 
     @tracemend.track
@@ -535,7 +535,7 @@ def test_redaction_is_configurable(store_path: Path) -> None:
         return None
 
     f("123-45-6789", "customer 987-65-4321 called", "pw")
-    trace = only_trace(store_path)
+    trace = only_trace(spine_store)
     assert trace.input == {
         "ssn": "[REDACTED]",
         "note": "customer [REDACTED] called",
@@ -544,10 +544,10 @@ def test_redaction_is_configurable(store_path: Path) -> None:
 
     tracemend.configure(redact=False)
     f("1", "987-65-4321", "pw")
-    assert read_traces(store_path)[-1].input == {"ssn": "1", "note": "987-65-4321", "password": "pw"}
+    assert read_traces(spine_store)[-1].input == {"ssn": "1", "note": "987-65-4321", "password": "pw"}
 
 
-def test_secret_at_the_truncation_boundary_is_not_leaked(store_path: Path) -> None:
+def test_secret_at_the_truncation_boundary_is_not_leaked(spine_store: Path) -> None:
     tracemend.configure(max_string_chars=100)
 
     @tracemend.track
@@ -556,12 +556,12 @@ def test_secret_at_the_truncation_boundary_is_not_leaked(store_path: Path) -> No
 
     key = SECRETS["openai"]
     f("x" * 90 + " " + key + " tail")
-    stored = only_trace(store_path).input["text"]
+    stored = only_trace(spine_store).input["text"]
     assert key[:12] not in stored
     assert stored.endswith(f"…[truncated, {90 + 1 + len(key) + 5} chars]")
 
 
-def test_non_json_values_huge_values_and_cycles(store_path: Path) -> None:
+def test_non_json_values_huge_values_and_cycles(spine_store: Path) -> None:
     class Opaque:
         __slots__ = ()
 
@@ -592,7 +592,7 @@ def test_non_json_values_huge_values_and_cycles(store_path: Path) -> None:
         deep,
         [float("nan"), 1.5, 2**64, 2**20000],
     )
-    trace = only_trace(store_path)
+    trace = only_trace(spine_store)
     inp = trace.input
     assert inp["obj"]["__type__"].endswith("Opaque")
     assert (
@@ -614,21 +614,21 @@ def test_non_json_values_huge_values_and_cycles(store_path: Path) -> None:
     assert trace.output == {"1": "int key", "set": [1, 2, 3]}
 
 
-def test_capture_flags_and_span_names(store_path: Path) -> None:
+def test_capture_flags_and_span_names(spine_store: Path) -> None:
     @tracemend.track(name="renamed", capture_input=False, capture_output=False)
     def secretive(x: int) -> int:
         tracemend.update_current_span(name="renamed-at-runtime")
         return x
 
     assert secretive(5) == 5
-    trace = only_trace(store_path)
+    trace = only_trace(spine_store)
     assert trace.input == {} and trace.output is None
     assert trace.spans[0].name == "renamed-at-runtime"
     with pytest.raises(ValueError, match="kind must be one of"):
         tracemend.track(kind="nope")(lambda: None)
 
 
-def test_queue_records_are_not_shared_between_tests(store_path: Path) -> None:
+def test_queue_records_are_not_shared_between_tests(spine_store: Path) -> None:
     assert capture.STATE.dropped == 0 and not capture.STATE.queue
 
 
@@ -653,12 +653,12 @@ def variadic(
     ],
 )
 def test_recorded_call_replays_to_the_same_result(
-    store_path: Path, args: tuple[Any, ...], kwargs: dict[str, Any]
+    spine_store: Path, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
     from tracemend.replay import call, prepare_call
 
     expected = variadic(*args, **kwargs)
-    trace = only_trace(store_path)
+    trace = only_trace(spine_store)
     fn, r_args, r_kwargs = prepare_call(
         trace.entry_point,
         trace.input,
