@@ -52,7 +52,7 @@ def test_diff_that_fixes_the_failure(agent: AgentRepo, untouched: None) -> None:
     assert rome.after.trace is not None
     assert rome.after.trace.code_version.commit == result.base_commit + "+patch"
     assert rome.before.trace.code_version.commit == result.base_commit
-    assert "-  lookup [tool]  ✗ KeyError\n+  lookup [tool]\n" in rome.span_diff
+    assert "\n-  lookup [tool]  ✗ KeyError\n" in rome.span_diff and "\n+  lookup [tool]\n" in rome.span_diff
     paris = items[agent.trace("where is Paris").trace_id]
     assert paris.change == "unchanged_ok" and not paris.was_failing
 
@@ -100,7 +100,7 @@ def test_search_replace_with_wrong_indentation_applies(agent: AgentRepo, untouch
         agentpkg/agent.py
         ```python
         <<<<<<< SEARCH
-        table = {"paris": "FR", "berlin": "DE"}   
+        table = {"paris": "FR", "berlin": "DE"}
         return table[city.lower()]
         =======
         table = {"paris": "FR", "berlin": "DE", "rome": "IT"}
@@ -108,7 +108,7 @@ def test_search_replace_with_wrong_indentation_applies(agent: AgentRepo, untouch
         >>>>>>> REPLACE
         ```
         """
-    )
+    ).replace('"DE"}\n', '"DE"}   \n', 1)
     result = verify_change(agent.root, change, [agent.trace("where is Rome")])
     assert result.apply.ok, result.apply
     assert '+    table = {"paris": "FR", "berlin": "DE", "rome": "IT"}' in result.apply.diff
