@@ -368,6 +368,8 @@ def _closest(content: list[str], search: list[str]) -> tuple[str | None, int | N
 
 
 def _lines(text: str) -> list[str]:
+    if not text:
+        return []
     return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
 
 
