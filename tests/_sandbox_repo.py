@@ -88,11 +88,14 @@ class AgentRepo:
         return base.model_copy(update={"trace_id": tid, "input": {**base.input, "question": question}})
 
 
-def make_agent_repo(root: Path) -> AgentRepo:
+def make_agent_repo(root: Path, *, src_layout: bool = False) -> AgentRepo:
+    """``src_layout``: the package lives in ``src/`` and is importable through PYTHONPATH (as with an
+    editable install), not from the repository root."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "agentpkg").mkdir()
-    (root / "agentpkg" / "__init__.py").write_text("")
-    (root / "agentpkg" / "agent.py").write_text(AGENT)
+    pkg = root / "src" / "agentpkg" if src_layout else root / "agentpkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "agent.py").write_text(AGENT)
     (root / "README.md").write_text("agent\n")
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "user.email", "t@example.com")
@@ -102,6 +105,8 @@ def make_agent_repo(root: Path) -> AgentRepo:
     db = root.parent / f"{root.name}-traces.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACEMEND_")}
     env.update(TRACEMEND_DB=str(db), TRACEMEND_PROJECT_ROOT=str(root), PYTHONDONTWRITEBYTECODE="1")
+    if src_layout:
+        env["PYTHONPATH"] = str(root / "src")
     subprocess.run(
         [sys.executable, "-c", RECORD, json.dumps(QUESTIONS)], cwd=root, env=env, check=True, timeout=60
     )

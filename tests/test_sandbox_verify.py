@@ -209,3 +209,20 @@ def test_what_if_config_override(agent: AgentRepo, untouched: None) -> None:
     (item,) = result.comparison.items
     assert item.before.error.type == "ValueError"
     assert item.after.trace is not None and item.after.trace.config["temperature"] == 0
+
+
+def test_src_layout_package_imported_from_the_users_tree_runs_patched(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The user's environment imports the package from their own checkout (PYTHONPATH, like an editable
+    # install); the rerun must still execute the worktree's patched copy, not the user's files.
+    agent = make_agent_repo(tmp_path_factory.mktemp("sandbox-src") / "repo", src_layout=True)
+    monkeypatch.setenv("PYTHONPATH", str(agent.root / "src"))
+    before = snapshot(agent.root)
+    diff = diff_for(agent.root, "src/agentpkg/agent.py", *FIX)
+    result = verify_change(agent.root, diff, [agent.trace("where is Rome")], progress=True)
+    assert result.comparison is not None and result.comparison.verdict == "fixed"
+    (item,) = result.comparison.items
+    frames = [f.file for f in item.before.error.frames if f.in_app]
+    assert frames and all(f == "src/agentpkg/agent.py" for f in frames), frames
+    assert snapshot(agent.root) == before
