@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from _sandbox_repo import AgentRepo, diff_for, make_agent_repo, snapshot, textblock
-from tracemend.sandbox import ChangeRejected, rerun_traces, verify_change
+from tracemend.sandbox import (
+    ChangeRejected,
+    SelectionError,
+    rerun_traces,
+    sample_passing,
+    select_traces,
+    verify_change,
+)
 from tracemend.sandbox.worktree import isolated_worktree
+from tracemend.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -226,3 +239,80 @@ def test_src_layout_package_imported_from_the_users_tree_runs_patched(
     frames = [f.file for f in item.before.error.frames if f.in_app]
     assert frames and all(f == "src/agentpkg/agent.py" for f in frames), frames
     assert snapshot(agent.root) == before
+
+
+INTERRUPTED = """
+import sys
+from pathlib import Path
+from tracemend.records import Trace
+from tracemend.sandbox import isolated_worktree, rerun_traces
+
+trace = Trace.model_validate_json(Path(sys.argv[1]).read_text())
+with isolated_worktree(Path(sys.argv[2])) as tree:
+    print(tree, flush=True)
+    rerun_traces([trace], workdir=tree, timeout=60)
+"""
+
+
+def _processes_in(directory: Path) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if Path(os.readlink(proc / "cwd")) == directory:
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc")
+def test_ctrl_c_kills_reruns_and_removes_the_worktree(
+    agent: AgentRepo, untouched: None, tmp_path: Path
+) -> None:
+    trace_file = tmp_path / "hang.json"
+    trace_file.write_text(agent.variant("hang").model_dump_json())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED, str(trace_file), str(agent.root)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        tree = Path(proc.stdout.readline().strip()).resolve()
+        assert tree.is_dir()
+        deadline = time.monotonic() + 20
+        while not _processes_in(tree) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_in(tree), "the rerun never started"
+        time.sleep(0.5)  # let the child get into its sleep
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not tree.exists()
+    assert _processes_in(tree) == []
+
+
+def test_signature_selection_without_the_signatures_stage(
+    agent: AgentRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(
+        sys.modules, "tracemend.signatures", None
+    )  # import fails as if the module were absent
+    with Store(agent.db, create=False) as store, pytest.raises(SelectionError, match="tracemend.signatures"):
+        select_traces(store, signature="abc")
+
+
+def test_signature_selection(agent: AgentRepo) -> None:
+    signatures = pytest.importorskip("tracemend.signatures")
+    rome = agent.trace("where is Rome")
+    wanted = signatures.signature_of(rome).signature_id
+    with Store(agent.db, create=False) as store:
+        failing, passing = select_traces(store, signature=wanted[:8])
+        sample = sample_passing(store, failing, per_entry_point=5)
+    assert [t.trace_id for t in failing] == [rome.trace_id] and passing == []
+    assert {t.trace_id for t in sample} == {
+        agent.trace("where is Paris").trace_id,
+        agent.trace("where is Berlin").trace_id,
+    }
