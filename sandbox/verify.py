@@ -17,7 +17,7 @@ from tracemend.records import Comparison, Trace
 from .changes import ApplyResult, Edit, apply_change
 from .compare import compare
 from .rerun import recorded_result, rerun_traces
-from .worktree import _git, isolated_worktree, worktree_commit
+from .worktree import SandboxError, _git, isolated_worktree, worktree_commit
 
 __all__ = ["Verification", "rerun_recorded", "verify_change"]
 
@@ -56,6 +56,13 @@ def verify_change(
     compile returns a Verification with ``apply.ok`` False and no comparison.
     """
     repo = Path(repo)
+    if config_overrides:
+        fixed_config = sorted({t.entry_point for t in [*failing, *passing] if not t.config_param})
+        if fixed_config:
+            raise SandboxError(
+                "config overrides need the config passed as an argument; it is set on the decorator of "
+                + ", ".join(fixed_config)
+            )
     source_root = Path(_git(repo).working_tree_dir or repo)
     traces = [*failing, *[t for t in passing if t.trace_id not in {f.trace_id for f in failing}]]
     patched = _has_change(change)
