@@ -86,6 +86,8 @@ def safe_path(root: Path, rel: str) -> Path:
             f"{rel}: absolute paths are not allowed; paths must be relative to the repository"
         )
     parts = PurePosixPath(rel.replace("\\", "/")).parts
+    if not parts:
+        raise ChangeRejected(f"{rel!r}: names the repository itself, not a file")
     if ".." in parts:
         raise ChangeRejected(f"{rel}: '..' in a path would leave the repository")
     if any(p.lower() == ".git" for p in parts):
@@ -101,6 +103,13 @@ def safe_path(root: Path, rel: str) -> Path:
     if inside.parts and inside.parts[0].lower() == ".git":
         raise ChangeRejected(f"{rel}: resolves into .git (symlink); edits to .git are not allowed")
     return real
+
+
+def _normalise(rel: str) -> str:
+    """One spelling per file (``./a//b.py`` → ``a/b.py``), so that edits to it accumulate."""
+    if not rel.strip():
+        return rel  # left for safe_path to reject
+    return PurePosixPath(rel.replace("\\", "/")).as_posix()
 
 
 def _read_text(path: Path, rel: str) -> str:
@@ -128,6 +137,7 @@ class _Pending:
 
     def current(self, rel: str) -> str | None:
         """Contents as changed so far (``\\n`` line endings), None if the file does not exist."""
+        rel = _normalise(rel)
         if rel in self.after:
             return self.after[rel]
         path = safe_path(self.root, rel)
@@ -148,7 +158,7 @@ class _Pending:
         if text is not None and "\x00" in text:
             raise ChangeRejected(f"{rel}: NUL byte in new content; binary changes are not allowed")
         self.current(rel)
-        self.after[rel] = text
+        self.after[_normalise(rel)] = text
 
     def touched(self) -> list[str]:
         return [rel for rel in self.after if self.after[rel] != self.before.get(rel)]

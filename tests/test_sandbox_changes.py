@@ -413,3 +413,18 @@ def test_compare_kinds_and_verdicts() -> None:
     )
     assert broke.verdict == "regressed_elsewhere" and broke.items[1].change == "broke"
     assert compare(before[3:], after[3:], set()).verdict == "unchanged"
+
+
+def test_two_spellings_of_one_path_accumulate(tree: Path) -> None:
+    edits = [
+        Edit(path="app/handler.py", search='        return "pong"\n', replace='        return "PONG"\n'),
+        Edit(path="./app//handler.py", search='        return "PONG"\n', replace='        return "P0NG"\n'),
+    ]
+    result = apply_edits(tree, edits)
+    assert result.ok and result.touched == ["app/handler.py"]
+    assert 'return "P0NG"' in read(tree)
+
+
+def test_the_root_itself_is_not_a_file(tree: Path) -> None:
+    with pytest.raises(ChangeRejected, match="repository itself"):
+        apply_edits(tree, [Edit(path="./", search="", replace="x\n")])

@@ -267,8 +267,9 @@ def _processes_in(directory: Path) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc")
-def test_ctrl_c_kills_reruns_and_removes_the_worktree(
-    agent: AgentRepo, untouched: None, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_kills_reruns_and_removes_the_worktree(
+    agent: AgentRepo, untouched: None, tmp_path: Path, signum: int
 ) -> None:
     trace_file = tmp_path / "hang.json"
     trace_file.write_text(agent.variant("hang").model_dump_json())
@@ -277,6 +278,7 @@ def test_ctrl_c_kills_reruns_and_removes_the_worktree(
         stdout=subprocess.PIPE,
         text=True,
     )
+    tree = tmp_path / "never-started"
     try:
         tree = Path(proc.stdout.readline().strip()).resolve()
         assert tree.is_dir()
@@ -285,11 +287,15 @@ def test_ctrl_c_kills_reruns_and_removes_the_worktree(
             time.sleep(0.05)
         assert _processes_in(tree), "the rerun never started"
         time.sleep(0.5)  # let the child get into its sleep
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         assert proc.wait(timeout=20) != 0
     finally:
+        # If the test fails, leave no orphan behind (the rerun runs in its own session).
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
+        for pid in _processes_in(tree):
+            os.kill(pid, signal.SIGKILL)
     assert not tree.exists()
     assert _processes_in(tree) == []
 
