@@ -510,20 +510,22 @@ def _hunk_lines(hunk: object) -> tuple[list[str], list[str], bool]:
     """(source lines, target lines, whether the target's last line has no newline)."""
     source: list[str] = []
     target: list[str] = []
-    no_newline = False
+    target_no_newline = False
     last_type = None
     for line in hunk:  # type: ignore[attr-defined]
         value = line.value.rstrip("\n").rstrip("\r")
         if line.line_type == "\\":
+            # The marker qualifies the line before it: a context line is the last of both sides, an
+            # added line the last of the target; after a removed line it says nothing of the target.
             if last_type in ("+", " "):
-                no_newline = True
+                target_no_newline = True
             continue
         last_type = line.line_type
         if line.line_type in (" ", "-"):
             source.append(value)
         if line.line_type in (" ", "+"):
             target.append(value)
-    return source, target, no_newline
+    return source, target, target_no_newline
 
 
 def _apply_hunks(rel: str, content: str, hunks: list[object]) -> tuple[str | None, list[EditMiss]]:
@@ -532,8 +534,9 @@ def _apply_hunks(rel: str, content: str, hunks: list[object]) -> tuple[str | Non
     offset = 0
     misses: list[EditMiss] = []
     for number, hunk in enumerate(hunks, 1):
-        source, target, no_newline = _hunk_lines(hunk)
-        expected = max(0, hunk.source_start - 1 + offset) if source else hunk.source_start + offset  # type: ignore[attr-defined]
+        source, target, target_no_newline = _hunk_lines(hunk)
+        start = hunk.source_start  # type: ignore[attr-defined]
+        expected = max(0, start - 1 + offset) if source else start + offset
         if not source:
             at = min(expected, len(lines))
         else:
@@ -546,24 +549,26 @@ def _apply_hunks(rel: str, content: str, hunks: list[object]) -> tuple[str | Non
                     if [line.rstrip() for line in lines[i : i + len(source)]] == loose
                 ]
             if not candidates:
-                closest, start = _closest(lines, source)
+                closest, closest_at = _closest(lines, source)
                 misses.append(
                     EditMiss(
                         path=rel,
                         search="".join(line + "\n" for line in source),
-                        reason=f"hunk {number} (@@ -{hunk.source_start},{hunk.source_length} @@) does not "  # type: ignore[attr-defined]
+                        reason=f"hunk {number} (@@ -{start},{hunk.source_length} @@) does not "  # type: ignore[attr-defined]
                         "apply: its context and removed lines are not in the file",
                         closest=closest,
-                        closest_start_line=start,
+                        closest_start_line=closest_at,
                     )
                 )
                 continue
             # Like patch(1): the occurrence nearest to where the hunk says it belongs.
             at = min(candidates, key=lambda i: abs(i - expected))
+        reaches_end = at + len(source) >= len(lines)
         lines = lines[:at] + target + lines[at + len(source) :]
         offset += len(target) - len(source)
-        if no_newline and at + len(target) >= len(lines):
-            trailing_nl = False
+        if reaches_end and (target or source):
+            # The hunk rewrote the end of the file: its marker (or the lack of one) decides.
+            trailing_nl = not target_no_newline
     if misses:
         return None, misses
     return "\n".join(lines) + ("\n" if trailing_nl and lines else ""), []

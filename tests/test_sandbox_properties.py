@@ -27,11 +27,13 @@ def _tree(text: str) -> Iterator[Path]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(old=TEXT, new=TEXT, n=st.integers(0, 3), drop_final_newline=st.booleans())
+@given(old=TEXT, new=TEXT, n=st.integers(0, 3), old_nl=st.booleans(), new_nl=st.booleans())
 def test_a_unified_diff_of_old_to_new_applied_to_old_gives_new(
-    old: str, new: str, n: int, drop_final_newline: bool
+    old: str, new: str, n: int, old_nl: bool, new_nl: bool
 ) -> None:
-    if drop_final_newline and new.endswith("\n"):
+    if not old_nl and old.endswith("\n"):
+        old = old[:-1]
+    if not new_nl and new.endswith("\n"):
         new = new[:-1]
     a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
     lines = list(difflib.unified_diff(a, b, "a/f.py.txt", "b/f.py.txt", n=n))
