@@ -39,6 +39,10 @@ def answer(question: str, config: AgentConfig) -> dict:
         time.sleep(120)
     if question == "exit":
         os._exit(3)
+    if question == "segv":
+        import ctypes
+
+        ctypes.string_at(0)
     if question == "env":
         return {"key": os.environ.get("FAKE_API_KEY"), "cwd": os.getcwd()}
     if config.temperature > 1:

@@ -192,12 +192,19 @@ def test_search_replace_hostile_path(agent: AgentRepo, untouched: None) -> None:
 
 
 def test_hang_and_exit_are_results(agent: AgentRepo, untouched: None) -> None:
-    traces = [agent.variant("hang"), agent.variant("exit"), agent.trace("where is Paris")]
+    traces = [
+        agent.variant("hang"),
+        agent.variant("exit"),
+        agent.variant("segv"),
+        agent.trace("where is Paris"),
+    ]
     with isolated_worktree(agent.root) as tree:
-        results = rerun_traces(traces, workdir=tree, timeout=3, parallel=3)
-    hang, exited, paris = results
+        results = rerun_traces(traces, workdir=tree, timeout=3, parallel=4)
+    hang, exited, segv, paris = results
     assert hang.status == "timeout" and "3 s" in hang.error.message
     assert exited.status == "crashed" and "code 3" in exited.error.message
+    assert segv.status == "crashed" and "SIGSEGV" in segv.error.message
+    assert "Segmentation fault" in segv.stderr_tail and "agent.py" in segv.stderr_tail
     assert paris.status == "ok" and paris.output == {"country": "FR", "model": "small"}
 
 
