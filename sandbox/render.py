@@ -9,6 +9,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
+
 from tracemend.records import Comparison, InputComparison, RerunResult
 
 from .changes import ApplyResult

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+
 from tracemend.records import Comparison, Trace
 
 from .changes import ApplyResult, Edit, apply_change

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from tracemend.records import ErrorInfo, RerunResult
 from tracemend.sandbox import (
     ChangeRejected,

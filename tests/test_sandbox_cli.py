@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import typer
 from _sandbox_repo import AgentRepo, diff_for, make_agent_repo, snapshot
-from tracemend.cli import rerun as rerun_cli
 from typer.testing import CliRunner
+
+from tracemend.cli import rerun as rerun_cli
 
 pytestmark = pytest.mark.integration
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tracemend.sandbox import Edit, apply_edits, apply_patch
 
 WORDS = st.sampled_from(["a = 1", "b = a", "return x", "if y:", "pass", "x += 1", "", "# note", "call(z)"])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from _sandbox_repo import AgentRepo, diff_for, make_agent_repo, snapshot, textblock
+
 from tracemend.sandbox import (
     ChangeRejected,
     SelectionError,
