@@ -579,6 +579,53 @@ _FORBIDDEN_MODES = re.compile(
 )
 
 
+_HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@(.*)$")
+
+
+def _recount_hunks(diff: str) -> str:
+    """The diff with each hunk header's line counts recomputed from the lines that follow it.
+
+    A hunk ends at the next hunk or file header or at a line that cannot belong to a hunk; an empty line
+    inside a hunk is taken as a blank context line (its leading space stripped by an editor).
+    """
+    lines = diff.replace("\r\n", "\n").split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        match = _HUNK_HEADER.match(lines[i])
+        if not match:
+            out.append(lines[i])
+            i += 1
+            continue
+        body: list[str] = []
+        j = i + 1
+        while j < len(lines):
+            line = lines[j]
+            if _HUNK_HEADER.match(line) or line.startswith(("diff --git ", "--- ", "+++ ")):
+                break
+            if line == "":
+                # A blank line is context only if the hunk goes on after it.
+                rest = lines[j + 1 :]
+                if not rest or not rest[0] or rest[0][0] not in " +-\\":
+                    break
+                line = " "
+            elif line[0] not in " +-\\":
+                break
+            body.append(line)
+            j += 1
+        if not body:  # nothing to recount: leave the header for the parser to reject
+            out.append(lines[i])
+            i = j
+            continue
+        source = sum(1 for line in body if line[0] in " -")
+        target = sum(1 for line in body if line[0] in " +")
+        old_start, new_start, tail = match.groups()
+        out.append(f"@@ -{old_start},{source} +{new_start},{target} @@{tail}")
+        out.extend(body)
+        i = j
+    return "\n".join(out)
+
+
 def apply_patch(root: Path, diff: str) -> ApplyResult:
     """Apply a unified diff (git or plain; parsed with ``unidiff``) under ``root``, all or nothing.
 
@@ -595,7 +642,12 @@ def apply_patch(root: Path, diff: str) -> ApplyResult:
     try:
         patch = PatchSet(diff)
     except UnidiffParseError as exc:
-        raise ChangeRejected(f"not a valid unified diff: {exc}") from None
+        # Models miscount hunk lengths and editors strip the space of blank context lines; recount
+        # the hunks and parse again before giving up.
+        try:
+            patch = PatchSet(_recount_hunks(diff))
+        except UnidiffParseError:
+            raise ChangeRejected(f"not a valid unified diff: {exc}") from None
     if not len(patch):
         raise ChangeRejected("the diff names no file changes")
     pending = _Pending(Path(root))

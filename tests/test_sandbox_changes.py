@@ -429,3 +429,19 @@ def test_two_spellings_of_one_path_accumulate(tree: Path) -> None:
 def test_the_root_itself_is_not_a_file(tree: Path) -> None:
     with pytest.raises(ChangeRejected, match="repository itself"):
         apply_edits(tree, [Edit(path="./", search="", replace="x\n")])
+
+
+def test_patch_with_miscounted_hunk_and_stripped_blank_context(tree: Path) -> None:
+    # As models and editors write them: the header says 9 lines, and the blank context line lost its space.
+    diff = (
+        "--- a/app/handler.py\n+++ b/app/handler.py\n@@ -5,9 +5,9 @@\n"
+        '     if event.get("kind") == "ping":\n'
+        '         return "pong"\n'
+        "\n"
+        '-    payload = json.loads(event["body"])\n'
+        '+    payload = json.loads(event.get("body") or "{}")\n'
+        '     return payload["value"]\n'
+    )
+    result = apply_patch(tree, diff)
+    assert result.ok, result
+    assert '        return "pong"\n\n    payload = json.loads(event.get("body") or "{}")\n' in read(tree)
