@@ -167,16 +167,14 @@ class _Pending:
         out: list[str] = []
         for rel in self.touched():
             old, new = self.before.get(rel), self.after[rel]
-            out.extend(
-                difflib.unified_diff(
-                    (old or "").splitlines(keepends=True),
-                    (new or "").splitlines(keepends=True),
-                    fromfile="/dev/null" if old is None else f"a/{rel}",
-                    tofile="/dev/null" if new is None else f"b/{rel}",
-                )
-            )
-            if out and not out[-1].endswith("\n"):
-                out[-1] += "\n\\ No newline at end of file\n"
+            for line in difflib.unified_diff(
+                (old or "").splitlines(keepends=True),
+                (new or "").splitlines(keepends=True),
+                fromfile="/dev/null" if old is None else f"a/{rel}",
+                tofile="/dev/null" if new is None else f"b/{rel}",
+            ):
+                # A last line without a newline, on either side, is marked as git marks it.
+                out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
         return "".join(out)
 
     def compile_errors(self) -> list[str]:

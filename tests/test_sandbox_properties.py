@@ -83,3 +83,23 @@ def test_a_unique_block_is_found_even_with_shifted_indentation(
         result = apply_edits(root, [Edit(path="f.py.txt", search=search, replace=replace)])
         assert result.ok, result.misses
         assert (root / "f.py.txt").read_text() == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(old=TEXT, new=TEXT, old_nl=st.booleans(), new_nl=st.booleans())
+def test_the_shown_diff_reapplies_to_the_same_result(old: str, new: str, old_nl: bool, new_nl: bool) -> None:
+    # ApplyResult.diff is for people, but it must be a faithful diff: applying it to the original gives
+    # exactly what the edit wrote.
+    old = old if old_nl or not old.endswith("\n") else old[:-1]
+    new = new if new_nl or not new.endswith("\n") else new[:-1]
+    if not old.strip() or old == new:
+        return
+    with _tree(old) as root:
+        result = apply_edits(root, [Edit(path="f.py.txt", search=old, replace=new)])
+        if not result.ok or not result.diff:
+            return  # ambiguous old text (covered elsewhere), or only a final newline differed
+        written = (root / "f.py.txt").read_text()
+        (root / "f.py.txt").write_text(old)
+        again = apply_patch(root, result.diff)
+        assert again.ok, (again.misses, result.diff)
+        assert (root / "f.py.txt").read_text() == written
