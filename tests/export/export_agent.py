@@ -26,7 +26,7 @@ def complete(prompt: str) -> str:
     return f"answer to {prompt}"
 
 
-@tracemend.track(kind="agent", tags=["export-test"])
+@tracemend.track(kind="agent", tags=["export-test"], config={"model": "gpt-4o-mini", "temperature": 0.0})
 def answer(question: str) -> str:
     docs = search(question)
     return complete(f"{question} using {docs[0]}")
