@@ -142,3 +142,22 @@ def test_spans_join_the_apps_active_otel_trace_in_phoenix(phoenix: PhoenixServer
     assert named["answer"][0]["parent_id"] == f"{app_ctx.span_id:016x}"
     assert named["answer"][0]["attributes"]["tracemend.trace_id"] == traces[0].trace_id
     assert named["search"][0]["parent_id"] == named["answer"][0]["context"]["span_id"]
+
+
+def test_opik_otlp_exporter_delivers_to_a_real_otlp_server(phoenix: PhoenixServer, recorded) -> None:
+    """The exporter aimed at Opik (its headers on) speaks plain OTLP/HTTP: Phoenix takes the same request."""
+    from tracemend.export.opik import opik_otlp_exporter, opik_target
+    from tracemend.export.otel import export_traces
+
+    project = "tracemend-opik-otlp"
+    traces = list(recorded.iter_traces(with_spans=True))
+    for trace in traces:
+        trace.project = project
+    target = opik_target(url="http://127.0.0.1:9/api", project=project, workspace="team-a", api_key="key-123")
+    exporter = opik_otlp_exporter(target, endpoint=phoenix.otlp_traces_url)
+    result = export_traces(traces, exporter)
+    exporter.shutdown()
+    assert result.ok and result.spans == 5
+    spans = phoenix.wait_for_spans(project, 5)
+    errors = [s for s in spans if s["status_code"] == "ERROR"]
+    assert {s["name"] for s in errors} == {"answer", "search"}
