@@ -72,8 +72,10 @@ class ExportResult:
 # --- conversion -------------------------------------------------------------------------------------
 
 
-def _hex_id(value: str | None, digits: int) -> int:
+def _hex_id(value: str | int | None, digits: int) -> int:
     """A tracemend id as an int; ids of another shape (imports) are hashed to the right width."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 0 < value < (1 << (digits * 4)) else _hex_id(str(value), digits)
     if value:
         text = value.replace("-", "").lower()
         if len(text) == digits:
@@ -262,7 +264,8 @@ class SpanConverter:
         resource = self._resource(trace)
         otel_trace = trace.metadata.get(OTEL_TRACE_KEY)
         otel_parent = trace.metadata.get(OTEL_PARENT_KEY)
-        joined = isinstance(otel_trace, str) and isinstance(otel_parent, str)
+        # The recorder stores the app's span ids as ints (cheap on the hot path); hex strings work too.
+        joined = isinstance(otel_trace, int | str) and isinstance(otel_parent, int | str) and bool(otel_trace)
         trace_id = _hex_id(otel_trace if joined else trace.trace_id, 32)
         flags = TraceFlags(TraceFlags.SAMPLED)
         spans = trace.spans or []
