@@ -179,3 +179,29 @@ def _fresh_ids(trace: Trace, salt: int) -> Trace:
         span.span_id = mapping[span.span_id]
         span.parent_id = mapping.get(span.parent_id) if span.parent_id else None
     return trace
+
+
+# The seeded regression: a well-meant cleanup renames the refund-policy regions to ISO 3166 codes, but the
+# order records still carry "uk". Refund tickets for UK orders now fail with KeyError: 'uk'.
+REGRESSION_MESSAGE = "Use ISO 3166 codes for refund-policy regions"
+_DATA_BEFORE = 'REFUND_WINDOWS: dict[str, int] = {"us": 30, "eu": 30, "uk": 30, "ca": 30}'
+_DATA_AFTER = (
+    "# ISO 3166-1 alpha-2 codes (EU as a whole keeps its union code).\n"
+    'REFUND_WINDOWS: dict[str, int] = {"us": 30, "eu": 30, "gb": 30, "ca": 30}'
+)
+
+
+def seed_regression(repo: Path) -> str:
+    """Commit the seeded regression in the demo repository; returns the new commit's sha."""
+    data = repo / AGENT_PACKAGE / "data.py"
+    text = data.read_text(encoding="utf-8")
+    if _DATA_BEFORE not in text:
+        raise RuntimeError(f"{data} does not hold the expected refund table; was the example changed?")
+    data.write_text(text.replace(_DATA_BEFORE, _DATA_AFTER), encoding="utf-8")
+    readme = repo / "README.md"
+    readme.write_text(
+        readme.read_text(encoding="utf-8") + "\nRefund regions use ISO 3166 country codes.\n", encoding="utf-8"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", REGRESSION_MESSAGE)
+    return git(repo, "rev-parse", "HEAD")

@@ -8,6 +8,7 @@ TICKETS: list[tuple[str, str]] = [
     ("I want my money back for #a1003, the tent leaks", "c-23"),
     ("Status of A1004 please", "c-31"),
     ("Refund for A1005 please, wrong size", "c-31"),
+    ("Please refund order A1004, I changed my mind", "c-31"),
     ("Can I return order A1006?", "c-40"),
     ("Refund A1007, the straps broke", "c-52"),
     ("How long does shipping take?", "c-60"),
