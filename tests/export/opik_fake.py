@@ -71,8 +71,8 @@ class Switch:
     current: FakeOpik | None = None
 
     def handler(self, request: httpx.Request) -> httpx.Response:
-        if self.current is None:
-            return httpx.Response(503)
+        if self.current is None:  # outside these tests: behave like the closed port OPIK_URL_OVERRIDE names
+            raise httpx.ConnectError("connection refused (no fake Opik backend active)", request=request)
         return self.current.handler(request)
 
 
