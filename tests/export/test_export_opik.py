@@ -21,6 +21,9 @@ from tracemend.export.opik import (
 )
 from tracemend.records import Check, Provenance, RegressionCase
 
+# Importing opik takes seconds (and its test suites import litellm).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def fake_opik():
