@@ -192,3 +192,38 @@ def test_bad_case_file_names_the_file_and_the_reason(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text(yaml.safe_dump({"name": "x"}))
     with pytest.raises(CaseFileError, match=r"broken\.yaml: case 1: entry_point: Field required"):
         load_cases(tmp_path)
+
+
+def test_sdk_export_builds_the_same_trees_in_opiks_local_recording(recorded, fake_opik) -> None:
+    """opik's own emulator (record_traces_locally) assembles the exported traces into the expected trees."""
+    import opik
+
+    from tracemend.export.opik import export_to_opik
+
+    traces = list(recorded.iter_traces(with_spans=True))
+    client = opik.Opik(project_name="tm-local")
+    try:
+        with opik.record_traces_locally(client=client) as storage:
+            export_to_opik(traces, client=client)
+            trees = {t.id: t for t in storage.trace_trees}
+    finally:
+        client.end()
+    assert set(trees) == {opik_id(t.trace_id, t.start_time) for t in traces}
+    for trace in traces:
+        tree = trees[opik_id(trace.trace_id, trace.start_time)]
+        assert (
+            tree.name == "answer" and tree.project_name == trace.project
+        )  # default: the trace's own project
+        assert tree.metadata["tracemend"]["trace_id"] == trace.trace_id
+        (root,) = tree.spans  # one root span, the agent
+        assert root.type == "general" and root.name == "answer"
+        children = {s.name: s for s in root.spans}
+        assert children["search"].type == "tool"
+        if trace.status == "error":
+            assert tree.error_info["exception_type"] == "export_agent.ToolFailure"
+            assert children["search"].error_info["exception_type"] == "export_agent.ToolFailure"
+            assert "complete" not in children
+        else:
+            assert tree.error_info is None
+            assert children["complete"].type == "llm" and children["complete"].model == "gpt-4o-mini"
+            assert children["complete"].usage["prompt_tokens"] == 12
