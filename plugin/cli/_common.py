@@ -15,7 +15,18 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|w|wk)s?\s*$", re.IGNORECASE)
-_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400, "w": 604800, "wk": 604800}
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "m": 60,
+    "min": 60,
+    "h": 3600,
+    "hr": 3600,
+    "d": 86400,
+    "day": 86400,
+    "w": 604800,
+    "wk": 604800,
+}
 
 
 def parse_duration(text: str) -> timedelta:
@@ -43,4 +54,6 @@ def open_store_or_exit(db: Path | None, *, create: bool = False) -> Store:
         raise typer.Exit(2) from None
 
 
-DB_OPTION = typer.Option(None, "--db", help="Trace store file (default: $TRACEMEND_DB or .tracemend/traces.db).")
+DB_OPTION = typer.Option(
+    None, "--db", help="Trace store file (default: $TRACEMEND_DB or .tracemend/traces.db)."
+)

@@ -1,0 +1,3 @@
+from tracemend.cli import main
+
+main()
