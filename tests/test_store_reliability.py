@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from _spine import REPO, run_python
+
 from tracemend.records import CodeVersion, ErrorInfo, Span, Trace
 from tracemend.store import APPLICATION_ID, SCHEMA_VERSION, Store, StoreError
 

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tracemend
 from _spine import read_traces
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
+import tracemend
 from tracemend import capture, serialize
 from tracemend.store import Store
 

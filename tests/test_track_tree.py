@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tracemend
 from _spine import CODE_VERSION, only_trace, read_traces, run_python, span_by_name
+
+import tracemend
 from tracemend import capture
 from tracemend.config import config_hash
 from tracemend.records import Trace
