@@ -5,8 +5,9 @@ through a context variable and appends the record to a bounded queue. Everything
 to names, serialising, redaction, error frames, SQLite) happens on the background writer's thread.
 
 Inputs are captured as they were when the call began: builtin containers (list, dict, set, tuple) are
-copied at entry (up to ``_FREEZE_BUDGET`` containers, ``_FREEZE_DEPTH`` levels), so an agent that appends to its ``messages`` list
-during the call, or a caller that mutates an argument afterwards, does not change what was recorded.
+copied at entry (up to ``_FREEZE_BUDGET`` containers and ``_FREEZE_DEPTH`` levels), so an agent that
+appends to its ``messages`` list during the call, or a caller that mutates an argument afterwards, does
+not change what was recorded.
 Other objects (pydantic models, class instances) are kept by reference and serialised shortly after the
 call ends; mutating such an object right after the call may show in its record.
 """
