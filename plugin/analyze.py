@@ -260,7 +260,7 @@ def _signature_of_row(
             err, status, entry_point, _parse(metadata) or {}, _parse(output)
         )
         sig = (sid, kind, types, frame, tmpl, "exception" if err is not None else kind)
-        if len(memo) > 50_000:  # bounded: distinct stored errors, not traces
+        if len(memo) > 10_000:  # bounded: distinct stored errors, not traces
             memo.clear()
         memo[key] = sig
     return sig

@@ -55,7 +55,7 @@ _KV_RE = re.compile(r"(?<==)[^\s,;&)\]}>\"']*")
 _GENERIC_RE = re.compile(
     r"(?<![\w.+#%$-])(?:"
     # colon-separated hex groups: MAC addresses, IPv6 (their letters would otherwise split the slot)
-    r"(?:[0-9a-fA-F]{1,4}:){2,}[0-9a-fA-F]{1,4}\b"
+    r"(?:[0-9a-fA-F]{1,4}:){2,}[0-9a-fA-F]{1,4}[\w.+#%$:-]*"
     # anything token-like with a digit: numbers in any form, ids with prefixes (call_…, req_…, blk_…),
     # hex and hashes, UUIDs, IPs, versions, clock times, durations, sizes, memory addresses
     r"|[\w.+#%$-]*?\d[\w.+#%$-]*"
