@@ -15,8 +15,9 @@ its assumptions, is written down in docs/gating.md. In short:
   treated as if it were known;
 * the window count is negative binomial with mean ``E`` and shape ``1 / (φ + 1/a + φ/a)``;
 * a signature never seen in the baseline gets the same predictive distribution with zero baseline
-  counts and the Jeffreys prior (rate ~ Gamma(½, baseline exposure)): one occurrence is unremarkable,
-  a handful within an hour after a quiet week is not — no ad-hoc "seen twice" rule;
+  counts and the Jeffreys prior (rate ~ Gamma(½, baseline exposure)), tested conditionally on its
+  appearing at all (only those that appear are tested): one occurrence is never evidence, a handful
+  within an hour after a quiet week is — no ad-hoc "seen twice" rule;
 * sequential looks spend ``alpha`` over the looks (Bonferroni split of the budget, conservative since
   looks are positively correlated), so stopping early does not inflate false alarms;
 * canary mode conditions on the total count of each signature: under the null the canary's share is
@@ -155,6 +156,22 @@ def nb_upper_tail(x: np.ndarray, mean: np.ndarray, shape: np.ndarray) -> np.ndar
     return out
 
 
+def tail_pvalues(x: np.ndarray, mean: np.ndarray, shape: np.ndarray, n_baseline: int) -> np.ndarray:
+    """Upper-tail p-values; for never-seen signatures (columns >= n_baseline) conditional on X >= 1.
+
+    Only never-seen signatures that appear are ever tested, and some always do (the long tail), so
+    the right question for them is "given that it appeared, is its count surprising?":
+    P(X >= x | X >= 1). One occurrence is therefore never evidence by itself.
+    """
+    p = nb_upper_tail(x, mean, shape)
+    if np.shape(p)[-1] > n_baseline:
+        new = (slice(None),) * (np.ndim(p) - 1) + (slice(n_baseline, None),)
+        m, k = np.asarray(mean)[new], np.asarray(shape)[new]
+        p_any = -np.expm1(k * np.log1p(-m / (k + m)))  # P(X >= 1) = 1 - (k / (k + m))^k
+        p[new] = np.minimum(1.0, p[new] / np.maximum(p_any, 1e-300))
+    return p
+
+
 def bh_qvalues(p: np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (q-values) along the last axis."""
     p = np.asarray(p, dtype=np.float64)
@@ -181,7 +198,7 @@ def gate_counts(
     model = fit_baseline(baseline_hourly, baseline_traffic)
     x = np.asarray(window_counts, dtype=np.float64)
     mean, shape = predictive(model, len(x), float(window_traffic), float(window_hours))
-    p = nb_upper_tail(x, mean, shape)
+    p = tail_pvalues(x, mean, shape, len(model.rate))
     q = bh_qvalues(p)
     flags = q <= alpha
     new = np.arange(len(x)) >= len(model.rate)
@@ -228,7 +245,7 @@ def sequential_first_flags(
     exposure = np.cumsum(np.asarray(slice_traffic, dtype=np.float64))  # [J]
     hours = slice_hours * np.arange(1, J + 1)
     mean, shape = predictive(model, M, exposure, hours)  # [J, M]
-    p = nb_upper_tail(cum, mean, shape)
+    p = tail_pvalues(cum, mean, shape, len(model.rate))
     q = bh_qvalues(p)  # BH within each look
     budget = spending(J, alpha)
     hit = q <= budget[:, None]
