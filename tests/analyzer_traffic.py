@@ -13,9 +13,30 @@ NEW = "2" * 40
 
 # Recurring failures of a tool-using agent: (type, message maker, module, function).
 FAILURES = [
-    ("litellm.RateLimitError", lambda r: f"Rate limit reached for gpt-4o in organization org-{r.randrange(16**6):06x} on tokens per min (TPM): Limit 30000, Used {r.randrange(20000, 30000)}, Requested {r.randrange(100, 5000)}. Please try again in {r.randrange(1, 60)}.{r.randrange(100)}s.", "agent.llm", "complete"),
-    ("httpx.ReadTimeout", lambda r: f"timed out after {r.randrange(5, 60)}s calling https://api.weather.example.com/v1/forecast?city={r.choice(['paris', 'rome', 'oslo'])}&req=req_{r.randrange(16**8):08x}", "agent.tools", "weather"),
-    ("json.decoder.JSONDecodeError", lambda r: f"Expecting ',' delimiter: line {r.randrange(1, 9)} column {r.randrange(1, 200)} (char {r.randrange(1, 2000)})", "agent.parse", "parse_tool_args"),
+    (
+        "litellm.RateLimitError",
+        lambda r: (
+            f"Rate limit reached for gpt-4o in organization org-{r.randrange(16**6):06x} on tokens per min (TPM): Limit 30000, Used {r.randrange(20000, 30000)}, Requested {r.randrange(100, 5000)}. Please try again in {r.randrange(1, 60)}.{r.randrange(100)}s."
+        ),
+        "agent.llm",
+        "complete",
+    ),
+    (
+        "httpx.ReadTimeout",
+        lambda r: (
+            f"timed out after {r.randrange(5, 60)}s calling https://api.weather.example.com/v1/forecast?city={r.choice(['paris', 'rome', 'oslo'])}&req=req_{r.randrange(16**8):08x}"
+        ),
+        "agent.tools",
+        "weather",
+    ),
+    (
+        "json.decoder.JSONDecodeError",
+        lambda r: (
+            f"Expecting ',' delimiter: line {r.randrange(1, 9)} column {r.randrange(1, 200)} (char {r.randrange(1, 2000)})"
+        ),
+        "agent.parse",
+        "parse_tool_args",
+    ),
 ]
 REGRESSION = ("KeyError", lambda r: f"'{r.choice(['uk', 'gb'])}'", "agent.tools", "refund_policy")
 
@@ -26,8 +47,20 @@ def make_failure(rng: random.Random, spec: tuple, start: datetime, commit: str) 
         type=etype,
         message=message(rng),
         frames=[
-            Frame(file="agent/main.py", line=rng.randrange(10, 99), function="run", module="agent.main", in_app=True),
-            Frame(file=f"{module.replace('.', '/')}.py", line=rng.randrange(10, 99), function=function, module=module, in_app=True),
+            Frame(
+                file="agent/main.py",
+                line=rng.randrange(10, 99),
+                function="run",
+                module="agent.main",
+                in_app=True,
+            ),
+            Frame(
+                file=f"{module.replace('.', '/')}.py",
+                line=rng.randrange(10, 99),
+                function=function,
+                module=module,
+                in_app=True,
+            ),
         ],
     )
     return _trace(rng, start, commit, "error", error)
