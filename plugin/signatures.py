@@ -312,11 +312,11 @@ def signature_from_dict(
     ``tracemend.ErrorStatus`` without frames; that gets the same signature as the bare status.
     """
     status_message = ""
-    if error and error.get("type") in (FAILED_ASSERTION_TYPE, ERROR_STATUS_TYPE) and not error.get("frames"):
-        if not error.get("cause"):
-            status = "failed_assertion" if error["type"] == FAILED_ASSERTION_TYPE else "error"
-            status_message = error.get("message") or ""
-            error = None
+    is_status = error and error.get("type") in (FAILED_ASSERTION_TYPE, ERROR_STATUS_TYPE)
+    if is_status and not error.get("frames") and not error.get("cause"):  # type: ignore[union-attr]
+        status = "failed_assertion" if error["type"] == FAILED_ASSERTION_TYPE else "error"  # type: ignore[index]
+        status_message = error.get("message") or ""  # type: ignore[union-attr]
+        error = None
     if error:
         chain: list[dict[str, Any]] = []
         err: dict[str, Any] | None = error
