@@ -214,3 +214,23 @@ def test_json_shape(regressed: Store) -> None:
     data = analyze(regressed, now=LATER).to_json()
     assert data["revision"] == NEW
     assert {"verdict", "p_value", "q_value", "expected", "hourly_counts"} <= set(data["findings"][0])
+
+
+def test_store_reads_for_the_analyzer(regressed: Store) -> None:
+    start = DEPLOY - timedelta(hours=5)
+    hourly = regressed.count_bins(since=start, until=DEPLOY, bin_seconds=3600)
+    assert len(hourly) == 5
+    assert hourly == [
+        regressed.count(since=start + timedelta(hours=h), until=start + timedelta(hours=h + 1))
+        for h in range(5)
+    ]
+    # Many small bins take the GROUP BY path; both paths agree.
+    fine = regressed.count_bins(since=start, until=DEPLOY, bin_seconds=5)
+    assert len(fine) == 3600 and sum(fine) == sum(hourly)
+    revisions = regressed.first_trace_by_revision()
+    assert [r for r, _ in revisions] == [OLD, NEW]
+    assert revisions[1][1] == next(regressed.iter_traces(revision=NEW, limit=1)).start_time
+    failures = list(regressed.iter_failures(since=DEPLOY))
+    assert failures and all(row[2] in ("error", "failed_assertion") for row in failures)
+    assert [row[1] for row in failures] == sorted(row[1] for row in failures)
+    assert all(row[5] is not None and row[6] is None for row in failures)
