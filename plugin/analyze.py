@@ -26,6 +26,8 @@ from .store import Store, from_us, to_us
 DEFAULT_BASELINE = timedelta(days=7)
 DEFAULT_WINDOW = timedelta(minutes=60)
 DEFAULT_LOOKBACK = timedelta(days=30)
+# The gate's FDR level (gating.ALPHA), repeated here so the CLI does not import numpy to show its help.
+DEFAULT_ALPHA = 0.05
 EXAMPLES = 3
 HOUR_US = 3_600_000_000
 
@@ -150,7 +152,7 @@ def analyze(
 
     if baseline <= timedelta(0) or window <= timedelta(0):
         raise AnalyzeError("--baseline and --window must be positive durations.")
-    alpha = gating.ALPHA if alpha is None else alpha
+    alpha = DEFAULT_ALPHA if alpha is None else alpha
     now = now or datetime.now(UTC)
     if since is not None:
         deploy = since if since.tzinfo else since.replace(tzinfo=UTC)

@@ -143,6 +143,12 @@ def test_sequential_flags_early_and_never_looks_ahead() -> None:
         assert np.array_equal(np.where(early, first, -1), np.where(again <= j, again, -1))
 
 
+def test_cli_default_alpha_is_the_gates() -> None:
+    from tracemend.analyze import DEFAULT_ALPHA
+
+    assert DEFAULT_ALPHA == gating.ALPHA
+
+
 def test_sequential_spending_sums_to_alpha() -> None:
     assert abs(gating.spending(12).sum() - gating.ALPHA) < 1e-12
 

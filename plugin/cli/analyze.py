@@ -14,8 +14,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..analyze import DEFAULT_ALPHA as ALPHA
 from ..analyze import Analysis, AnalyzeError, analyze, list_signatures, planned_looks
-from ..gating import ALPHA
 from ._common import DB_OPTION, console, err_console, open_store_or_exit, parse_duration, parse_time
 
 _BARS = " ▁▂▃▄▅▆▇█"
