@@ -166,7 +166,7 @@ def analyze(
             f"The window starting {deploy.isoformat()} has not begun yet (now {now.isoformat()})."
         )
     elapsed = until - deploy
-    base_start = deploy - baseline
+    # The baseline is whole hours ending at the deploy (hourly counts are the gate's unit).
     n_hours = max(1, math.ceil(baseline.total_seconds() / 3600))
     base_start = deploy - timedelta(hours=n_hours)
     n_win_hours = max(1, math.ceil(elapsed.total_seconds() / 3600))
