@@ -384,9 +384,7 @@ class Store:
 
     def config(self, config_hash: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT body FROM configs WHERE config_hash = ?", (config_hash,)
-            ).fetchone()
+            row = self._conn.execute("SELECT body FROM configs WHERE config_hash = ?", (config_hash,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def code_versions(self) -> list[tuple[str, datetime, datetime, int]]:
