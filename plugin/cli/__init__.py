@@ -16,7 +16,10 @@ COMMAND_MODULES = ("traces", "analyze", "regress", "rerun", "diagnose", "heal", 
 def build_app():  # -> typer.Typer, imported lazily so `import tracemend` never pays for typer
     import typer
 
+    from ._common import refresh_consoles
+
     app = typer.Typer(
+        callback=refresh_consoles,
         name="tracemend",
         help="Trace LLM agents, find what the last change broke, propose and verify a fix, lock it in.",
         no_args_is_help=True,

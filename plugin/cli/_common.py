@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,13 @@ from ..store import Store, StoreError
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+def refresh_consoles() -> None:
+    """Re-read COLUMNS for each run: the consoles outlive one command when the CLI is invoked in-process."""
+    columns = os.environ.get("COLUMNS", "")
+    for c in (console, err_console):
+        c.width = int(columns) if columns.isdigit() else None  # type: ignore[assignment]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|w|wk)s?\s*$", re.IGNORECASE)
 _UNITS = {
