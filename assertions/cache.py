@@ -124,7 +124,10 @@ def default_cache_path() -> Path:
 class VerdictCache:
     """``get(key)`` / ``put(key, passed, reasoning)``; the mode decides what is read and written:
     ``default`` reads and fills, ``no-cache`` neither reads nor writes, ``cache-only`` reads and never asks the
-    judge (a miss raises :class:`JudgeCacheMiss`)."""
+    judge (a miss raises :class:`JudgeCacheMiss`). New verdicts are written on :meth:`flush` / :meth:`close`
+    (or every ``FLUSH_EVERY``); use it as a context manager."""
+
+    FLUSH_EVERY = 200
 
     def __init__(self, path: Path | str | None = None, mode: CacheMode = "default") -> None:
         if mode not in CACHE_MODES:
@@ -135,6 +138,7 @@ class VerdictCache:
         self.misses = 0
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._pending: dict[str, tuple[Any, ...]] = {}
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -172,32 +176,47 @@ class VerdictCache:
             return CachedVerdict(passed=bool(row[0]), reasoning=row[1])
 
     def put(self, key: CacheKey, passed: bool, reasoning: str) -> None:
+        """Queue a verdict; queued verdicts are written in one transaction (every ``FLUSH_EVERY`` or on
+        :meth:`flush` / :meth:`close`), since a commit per verdict would stall a concurrent suite on fsync."""
         if not self.writes:
             return
+        row = (
+            key.key,
+            key.judge_model,
+            key.prompt_version,
+            key.assertion,
+            key.output_hash,
+            key.input_hash,
+            key.sample,
+            int(passed),
+            reasoning,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+        )
         with self._lock:
+            self._pending[key.key] = row
+            full = len(self._pending) >= self.FLUSH_EVERY
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._pending:
+                return
+            rows = list(self._pending.values())
             conn = self._connect()
             with conn:
-                conn.execute(
-                    "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        key.key,
-                        key.judge_model,
-                        key.prompt_version,
-                        key.assertion,
-                        key.output_hash,
-                        key.input_hash,
-                        key.sample,
-                        int(passed),
-                        reasoning,
-                        datetime.now(UTC).isoformat(timespec="seconds"),
-                    ),
+                conn.executemany(
+                    "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
                 )
+            self._pending.clear()
 
     def count(self) -> int:
+        self.flush()
         with self._lock:
             return int(self._connect().execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()

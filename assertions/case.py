@@ -19,6 +19,7 @@ from tracemend.records import RegressionCase
 from .checks import validate_check
 
 DEFAULT_DIR = Path("tests") / "regressions"
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SUFFIXES = (".yaml", ".yml")
 
 
@@ -57,8 +58,14 @@ def load_case(path: Path | str) -> RegressionCase:
     except OSError as exc:
         raise CaseFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # One parse (libyaml when available): the node tree gives line numbers for errors, the data is
+        # constructed from it.
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -112,6 +112,7 @@ class _State:
         self._stats: Any = None
         self._lock = threading.Lock()
         self.prefetched: dict[str, Any] = {}
+        self.judge_seconds: float | None = None  # wall time of the up-front concurrent judging
 
     def settings(self) -> dict[str, Any]:
         if self._settings is None:
@@ -328,9 +329,13 @@ def _prefetch(state: _State, items: list[RegressionItem]) -> None:
         ]
         return await asyncio.gather(*jobs, return_exceptions=True)
 
+    import time
+
     from tracemend.llm import _run_sync
 
+    start = time.perf_counter()
     outcomes = _run_sync(judge_all)
+    state.judge_seconds = time.perf_counter() - start
     for (item, _), outcome in zip(started, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             state.prefetched[item.nodeid] = _Prefetched(error=outcome)
@@ -383,6 +388,8 @@ class _Reporter:
             f"judge: {state.model_calls} model calls, {state.cache_hits} cache hits, cost ${state.cost:.4f}"
             f" - model {models}{label}"
         )
+        if state.judge_seconds is not None:
+            tr.write_line(f"judged up front, concurrently, in {state.judge_seconds:.2f} s")
         if state.flaky:
             tr.write_line(f"flaky cases ({len(state.flaky)}):", yellow=True)
             for line in state.flaky:

@@ -560,6 +560,11 @@ def _import_litellm() -> Any:
                     logger = logging.getLogger(name)
                     if logger.level == logging.NOTSET or logger.level < logging.ERROR:
                         logger.setLevel(logging.ERROR)
+                # litellm's import leaves about a million long-lived objects; moving them out of the cyclic
+                # collector's reach keeps every later full collection (pytest runs one per session) cheap.
+                import gc
+
+                gc.freeze()
                 _litellm = litellm
     return _litellm
 
