@@ -164,6 +164,10 @@ class VerdictCache:
         if not self.reads:
             return None
         with self._lock:
+            queued = self._pending.get(key.key)
+            if queued is not None:
+                self.hits += 1
+                return CachedVerdict(passed=bool(queued[7]), reasoning=queued[8])
             row = (
                 self._connect()
                 .execute("SELECT passed, reasoning FROM verdicts WHERE key = ?", (key.key,))
