@@ -3,11 +3,11 @@
 A loopback OpenAI-compatible server answers every judge request after 200 ms. The suite runs under real
 pytest (in this process) three ways:
 
-- cold: empty verdict cache, judge requests concurrent (bar: <= 3 s wall time);
+- cold: empty verdict cache, judge requests concurrent at the configured concurrency (bar: <= 3 s wall time);
 - serial: the same with concurrency 1 and no cache (what it would cost without concurrency);
 - warm: unchanged outputs with ``--judge-cache-only`` (bar: 0 model calls).
 
-    python bench/judge_suite.py [--cases 100] [--latency 0.2] [--concurrency 16] [--skip-serial]
+    python bench/judge_suite.py [--cases 100] [--latency 0.2] [--concurrency N] [--skip-serial]
 
 litellm's import and first request, and pytest's first start in the process, are timed separately (paid once
 per process, not per case).
@@ -78,7 +78,12 @@ def main() -> int:
     )
     parser.add_argument("--cases", type=int, default=100)
     parser.add_argument("--latency", type=float, default=0.2, help="server latency per request (s)")
-    parser.add_argument("--concurrency", type=int, default=32, help="TRACEMEND_CONCURRENCY for the cold run")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="TRACEMEND_CONCURRENCY for the cold run (default: tracemend's default)",
+    )
     parser.add_argument("--skip-serial", action="store_true")
     opts = parser.parse_args()
 
@@ -99,9 +104,11 @@ def main() -> int:
             "TRACEMEND_API_BASE": server.api_base,
             "TRACEMEND_API_KEY": "bench",
             "TRACEMEND_JUDGE_MODEL": "openai/gpt-4o-mini",
-            "TRACEMEND_CONCURRENCY": str(opts.concurrency),
         }
     )
+    if opts.concurrency:
+        os.environ["TRACEMEND_CONCURRENCY"] = str(opts.concurrency)
+    concurrency = llm.load_settings().concurrency
     llm.ALLOW_MODEL_REQUESTS, llm.ALLOW_LOOPBACK_REQUESTS = False, True  # only the loopback server
 
     start = time.perf_counter()
@@ -119,7 +126,7 @@ def main() -> int:
     code, cold, cold_summary = run_pytest(tmp)
     cold_calls = server.request_count - base
     print(
-        f"cold run   (concurrency {opts.concurrency}, empty cache): {cold:6.2f} s  {cold_calls} model calls  exit {code}"
+        f"cold run   (concurrency {concurrency}, empty cache): {cold:6.2f} s  {cold_calls} model calls  exit {code}"
     )
     print(f"  {cold_summary}")
 

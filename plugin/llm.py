@@ -162,7 +162,7 @@ class ModelSettings:
     api_base: str | None = None
     api_key: str | None = None
     timeout: float = 60.0
-    concurrency: int = 8
+    concurrency: int = 16
     max_retries: int = 3
     retry_base_delay: float = 0.5
     retry_max_delay: float = 20.0
