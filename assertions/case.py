@@ -158,7 +158,11 @@ def iter_case_files(directory: Path | str) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.suffix in SUFFIXES and p.is_file() and not p.name.startswith(("_", "."))
+    )
 
 
 def case_from_trace(

@@ -249,10 +249,15 @@ async def ajudge(
         for sample in range(samples)
     ]
     try:
-        votes = await asyncio.gather(*jobs)
+        # Let every request finish before raising (a cache-only miss), so none outlives the cache it uses.
+        gathered = await asyncio.gather(*jobs, return_exceptions=True)
     finally:
         if store is not None and not isinstance(cache, VerdictCache):
             store.close()
+    for item in gathered:
+        if isinstance(item, BaseException):
+            raise item
+    votes: list[_Vote] = list(gathered)  # type: ignore[arg-type]
     if stats is not None:
         stats.model_calls += mine.model_calls
         stats.cache_hits += mine.cache_hits

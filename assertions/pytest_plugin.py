@@ -163,8 +163,8 @@ def _display(config: pytest.Config, path: Path) -> str:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     dirs = parent.config.stash.get(_DIRS, [])
-    if not dirs or file_path.suffix not in (".yaml", ".yml"):
-        return None
+    if not dirs or file_path.suffix not in (".yaml", ".yml") or file_path.name.startswith(("_", ".")):
+        return None  # names starting with "_" are not cases (e.g. a scripted judge's answers beside them)
     resolved = file_path.resolve()
     if any(resolved.is_relative_to(d) for d in dirs):
         return RegressionFile.from_parent(parent, path=file_path)

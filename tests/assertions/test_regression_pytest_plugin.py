@@ -160,6 +160,7 @@ def test_selection_with_k_and_markers(project, scripted_judge):
 
 
 def test_bad_case_file_is_reported_and_others_still_run(project, scripted_judge):
+    _case(project, "_judge_answers", "answers: []\n")  # names starting with "_" are not cases
     _case(
         project,
         "broken",
