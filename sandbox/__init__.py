@@ -1,1 +1,37 @@
-"""Apply a proposed change in an isolated worktree, rerun recorded inputs, compare before and after."""
+"""Apply a proposed change in an isolated worktree, rerun recorded inputs, compare before and after.
+
+Public surface (see docs/sandbox.md)::
+
+    from tracemend.sandbox import (Edit, EditMiss, ApplyResult, ChangeRejected, parse_edits, apply_edits,
+        apply_patch, isolated_worktree, rerun_traces, compare, verify_change, Verification)
+"""
+
+from __future__ import annotations
+
+from .changes import (
+    ApplyResult,
+    ChangeRejected,
+    Edit,
+    EditMiss,
+    apply_change,
+    apply_edits,
+    apply_patch,
+    looks_like_diff,
+    parse_edits,
+)
+from .worktree import SandboxError, isolated_worktree, worktree_commit
+
+__all__ = [
+    "ApplyResult",
+    "ChangeRejected",
+    "Edit",
+    "EditMiss",
+    "SandboxError",
+    "apply_change",
+    "apply_edits",
+    "apply_patch",
+    "isolated_worktree",
+    "looks_like_diff",
+    "parse_edits",
+    "worktree_commit",
+]
