@@ -224,7 +224,8 @@ class Proposal(_Record):
 
 RerunStatus = Literal["ok", "error", "failed_assertion", "timeout", "crashed"]
 ChangeKind = Literal["fixed", "still_failing", "new_error", "broke", "unchanged_ok", "changed_ok"]
-OverallVerdict = Literal["fixed", "partially_fixed", "not_fixed", "regressed_elsewhere"]
+# "unchanged": no failing input among those rerun and nothing broke (a what-if over passing inputs).
+OverallVerdict = Literal["fixed", "partially_fixed", "not_fixed", "regressed_elsewhere", "unchanged"]
 
 
 class RerunResult(_Record):
@@ -244,6 +245,8 @@ class InputComparison(_Record):
     after: RerunResult
     change: ChangeKind
     output_diff: str = ""
+    # Unified diff of the span trees (``name [kind]`` lines, indented by depth), empty when equal.
+    span_diff: str = ""
 
 
 class Comparison(_Record):

@@ -19,6 +19,9 @@ from .changes import (
     looks_like_diff,
     parse_edits,
 )
+from .compare import compare
+from .rerun import parse_overrides, recorded_result, rerun_traces, sandbox_env
+from .verify import Verification, verify_change
 from .worktree import SandboxError, isolated_worktree, worktree_commit
 
 __all__ = [
@@ -27,11 +30,18 @@ __all__ = [
     "Edit",
     "EditMiss",
     "SandboxError",
+    "Verification",
     "apply_change",
     "apply_edits",
     "apply_patch",
     "isolated_worktree",
+    "compare",
     "looks_like_diff",
     "parse_edits",
+    "parse_overrides",
+    "recorded_result",
+    "rerun_traces",
+    "sandbox_env",
+    "verify_change",
     "worktree_commit",
 ]

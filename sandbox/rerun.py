@@ -1,0 +1,322 @@
+"""Rerun recorded traces in subprocesses: one process per input, bounded parallelism, per-run timeout.
+
+Each run calls the trace's entry point with its recorded input and config (optionally overridden) in a
+child process whose working directory is the given checkout, and records the new trace into a temporary
+store that is read back and then deleted. The child gets a reduced environment (an allowlist), runs in
+its own process group so that a timeout kills everything it started, and its crash (``os._exit``, a
+segfault) or hang is reported as the run's result rather than raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tracemend.records import ErrorInfo, RerunResult, Trace
+
+__all__ = ["ENV_ALLOWLIST", "parse_overrides", "recorded_result", "rerun_traces", "sandbox_env"]
+
+# Variables a rerun inherits; anything else (API keys included) only when named in ``pass_env``.
+ENV_ALLOWLIST = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TMPDIR",
+    "SYSTEMROOT",
+    "PYTHON*",
+    "TRACEMEND_*",
+)
+# Set by the sandbox for each run; the parent's values must not leak into the child.
+_OWN_VARS = ("TRACEMEND_DB", "TRACEMEND_CODE_VERSION", "TRACEMEND_PROJECT_ROOT", "TRACEMEND_DISABLED")
+_STDERR_TAIL = 4000
+
+
+def sandbox_env(
+    pass_env: Iterable[str] | None = None, environ: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The allowlisted part of ``environ`` (default: this process's) plus the names in ``pass_env``."""
+    source = dict(os.environ if environ is None else environ)
+    extra = set(pass_env or ())
+    env = {
+        key: value
+        for key, value in source.items()
+        if key in extra or any(fnmatch.fnmatchcase(key, pattern) for pattern in ENV_ALLOWLIST)
+    }
+    for key in _OWN_VARS:
+        env.pop(key, None)
+    return env
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["model=gpt-4o", "temperature=0"]`` → ``{"model": "gpt-4o", "temperature": 0}``.
+
+    Values are parsed as JSON when they are valid JSON (numbers, true/false/null, lists, objects, quoted
+    strings) and kept as strings otherwise. Raises ValueError for an item without ``=``.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{item!r}: expected key=value")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def recorded_result(trace: Trace) -> RerunResult:
+    """The recorded trace itself as a result (the "before" side when nothing was rerun)."""
+    return RerunResult(
+        source_trace_id=trace.trace_id,
+        status=trace.status,
+        trace=trace,
+        error=trace.error,
+        output=trace.output,
+        duration_ms=trace.duration_ms or 0.0,
+    )
+
+
+class _Live:
+    """Child processes still running, so an interrupt can kill them (they are in their own sessions)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.procs: set[subprocess.Popen[bytes]] = set()
+        self.cancelled = False
+
+    def kill_all(self) -> None:
+        with self.lock:
+            self.cancelled = True
+            for proc in list(self.procs):
+                _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, OSError):
+        proc.kill()
+
+
+def _crash_message(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"the process was killed by {name}"
+    return f"the process exited with code {returncode} before the call returned"
+
+
+def _run_one(
+    trace: Trace,
+    *,
+    workdir: Path,
+    timeout: float,
+    overrides: dict[str, Any] | None,
+    env: dict[str, str],
+    code_version: str | None,
+    source_root: Path | None,
+    live: _Live,
+) -> RerunResult:
+    tmp = Path(tempfile.mkdtemp(prefix="tracemend-rerun-"))
+    try:
+        spec = {
+            "entry_point": trace.entry_point,
+            "input": trace.input,
+            "config": trace.config,
+            "config_class": trace.config_class,
+            "config_param": trace.config_param,
+            "overrides": overrides or None,
+            "source_root": str(source_root) if source_root else None,
+        }
+        spec_path, result_path, db_path = tmp / "spec.json", tmp / "result.json", tmp / "rerun.db"
+        spec_path.write_text(json.dumps(spec, default=repr))
+        child_env = dict(env)
+        child_env.update(
+            TRACEMEND_DB=str(db_path),
+            TRACEMEND_PROJECT_ROOT=str(workdir),
+            PYTHONDONTWRITEBYTECODE="1",
+            PYTHONSAFEPATH="1",
+        )
+        if code_version:
+            child_env["TRACEMEND_CODE_VERSION"] = code_version
+        command = [sys.executable, "-m", "tracemend.sandbox._runner", str(spec_path), str(result_path)]
+        started = time.monotonic()
+        with open(tmp / "stdout", "wb") as out, open(tmp / "stderr", "wb") as err:
+            with live.lock:
+                if live.cancelled:
+                    raise KeyboardInterrupt
+                proc = subprocess.Popen(
+                    command,
+                    cwd=workdir,
+                    env=child_env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
+                live.procs.add(proc)
+            timed_out = False
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_group(proc)
+                proc.wait()
+            finally:
+                with live.lock:
+                    live.procs.discard(proc)
+            # Whatever the child started is killed too (a daemon it spawned keeps no files open here).
+            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        wall_ms = (time.monotonic() - started) * 1000.0
+        stderr_tail = (tmp / "stderr").read_bytes()[-_STDERR_TAIL:].decode("utf-8", "replace")
+        result = json.loads(result_path.read_text()) if result_path.exists() else None
+        new_trace = _read_trace(db_path, trace.entry_point)
+        if timed_out:
+            return RerunResult(
+                source_trace_id=trace.trace_id,
+                status="timeout",
+                trace=new_trace,
+                error=ErrorInfo(
+                    type="timeout", message=f"no result after {timeout:g} s; the process group was killed"
+                ),
+                duration_ms=wall_ms,
+                stderr_tail=stderr_tail,
+            )
+        if result is None:
+            return RerunResult(
+                source_trace_id=trace.trace_id,
+                status="crashed",
+                trace=new_trace,
+                error=ErrorInfo(type="crashed", message=_crash_message(proc.returncode)),
+                duration_ms=wall_ms,
+                stderr_tail=stderr_tail,
+            )
+        error = ErrorInfo.model_validate(result["error"]) if result.get("error") else None
+        if new_trace is not None:
+            return RerunResult(
+                source_trace_id=trace.trace_id,
+                status=new_trace.status,
+                trace=new_trace,
+                error=new_trace.error or error,
+                output=new_trace.output if new_trace.status == "ok" else result.get("output"),
+                duration_ms=new_trace.duration_ms or wall_ms,
+                stderr_tail=stderr_tail,
+            )
+        return RerunResult(
+            source_trace_id=trace.trace_id,
+            status=result["status"],
+            error=error,
+            output=result.get("output"),
+            duration_ms=wall_ms,
+            stderr_tail=stderr_tail,
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _read_trace(db_path: Path, entry_point: str) -> Trace | None:
+    if not db_path.exists():
+        return None
+    from tracemend.store import Store, StoreError
+
+    try:
+        with Store(db_path, create=False) as store:
+            for trace in store.iter_traces(
+                entry_point=entry_point, newest_first=True, limit=1, with_spans=True
+            ):
+                return trace
+            for trace in store.iter_traces(newest_first=True, limit=1, with_spans=True):
+                return trace
+    except StoreError:
+        return None
+    return None
+
+
+def rerun_traces(
+    traces: Sequence[Trace],
+    *,
+    workdir: Path,
+    timeout: float = 30,
+    parallel: int = 2,
+    config_overrides: dict[str, Any] | None = None,
+    pass_env: list[str] | None = None,
+    progress: bool = False,
+    code_version: str | None = None,
+    source_root: Path | None = None,
+) -> list[RerunResult]:
+    """Rerun each trace's recorded call in ``workdir``; results in the order of ``traces``.
+
+    ``code_version`` is recorded on the new traces (``TRACEMEND_CODE_VERSION``); ``source_root`` is the
+    user's repository when ``workdir`` is a worktree of it, so that modules installed from it in
+    editable mode load from the worktree instead.
+    """
+    workdir = Path(workdir).resolve()
+    env = sandbox_env(pass_env)
+    live = _Live()
+    results: list[RerunResult | None] = [None] * len(traces)
+
+    def job(index: int) -> None:
+        results[index] = _run_one(
+            traces[index],
+            workdir=workdir,
+            timeout=timeout,
+            overrides=config_overrides,
+            env=env,
+            code_version=code_version,
+            source_root=source_root,
+            live=live,
+        )
+
+    bar = None
+    if progress and traces:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(
+            TextColumn("rerunning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+    pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="tracemend-rerun")
+    try:
+        with bar if bar is not None else contextlib.nullcontext():
+            task = bar.add_task("rerun", total=len(traces)) if bar is not None else None
+            futures = [pool.submit(job, i) for i in range(len(traces))]
+            for future in futures:
+                while True:
+                    try:
+                        future.result(timeout=0.2)
+                        break
+                    except TimeoutError:
+                        continue
+                if bar is not None and task is not None:
+                    bar.advance(task)
+    except BaseException:
+        live.kill_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [r for r in results if r is not None]
