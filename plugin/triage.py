@@ -650,3 +650,71 @@ def triage(
         next_command=cmd,
     )
     return TriageResult(verdict=verdict, change=change, severity=sev, model_calls=calls)
+
+
+# --- a finding without the analyzer's gate (tracemend triage --trace / --signature) ------------------
+
+
+def finding_from_store(store: Store, *, trace_id: str | None = None, signature: str | None = None) -> Finding:
+    """A Finding for one signature built from the store: counts at the latest revision it failed on
+    (window) against the revisions before it (baseline). No statistical gate: verdict "new" when the
+    baseline has none, else "regression"."""
+    from .diagnose.select import signature_key
+    from .records import Signature
+
+    if trace_id:
+        first = store.get_trace(trace_id, with_spans=False)
+        if first is None:
+            raise TriageError(f"no trace {trace_id!r} in {store.path}")
+        if first.status == "ok":
+            raise TriageError(f"trace {first.trace_id[:12]} did not fail")
+        sig_id, template = signature_key(first)
+    elif signature:
+        sig_id, template = signature.strip().lower(), ""
+    else:
+        raise TriageError("give a trace id or a signature")
+    examples: list[Trace] = []
+    per_rev: Counter[str] = Counter()
+    first_seen: str | None = None
+    exc_types: list[str] = []
+    for trace in store.iter_traces(status=["error", "failed_assertion"]):
+        key, text = signature_key(trace)
+        if not key.startswith(sig_id):
+            continue
+        sig_id, template = key, text
+        rev = trace.code_version.commit or "unknown"
+        per_rev[rev] += 1
+        first_seen = first_seen or trace.code_version.commit
+        if trace.error and not exc_types:
+            exc_types = [e.type for e in trace.error.chain()]
+        examples.append(trace)
+    if not examples:
+        raise TriageError(f"no failing trace with signature {sig_id!r}")
+    head = examples[-1].code_version.commit
+    versions = [c for c, *_ in store.code_versions()]
+    window_exposure = store.count(revision=head) if head else store.count()
+    baseline_revs = versions[: versions.index(head)] if head in versions else []
+    baseline_exposure = sum(store.count(revision=r) for r in baseline_revs)
+    baseline_count = sum(per_rev[r] for r in baseline_revs)
+    window_count = per_rev[head or "unknown"]
+    expected = baseline_count / baseline_exposure * window_exposure if baseline_exposure else 0.0
+    newest = [t.trace_id for t in reversed(examples) if t.code_version.commit == head][:5]
+    return Finding(
+        signature=Signature(
+            signature_id=sig_id,
+            signature_version=1,
+            kind="exception" if exc_types else "error_status",
+            exception_types=exc_types,
+            template=template,
+        ),
+        baseline_count=baseline_count,
+        baseline_exposure=baseline_exposure,
+        window_count=window_count,
+        window_exposure=window_exposure,
+        expected=expected,
+        p_value=1.0,
+        q_value=1.0,
+        verdict="new" if baseline_count == 0 else "regression",
+        example_trace_ids=newest,
+        first_revision=first_seen,
+    )
