@@ -65,8 +65,10 @@ def resolve(repo: git.Repo, rev: str) -> str:
     """A revision (sha prefix, branch, ``HEAD~1``) → the full commit sha."""
     import git
 
+    if not isinstance(rev, str) or not rev or rev.startswith("-"):
+        raise VcsError(f"invalid revision {rev!r}")
     try:
-        return repo.commit(rev).hexsha
+        return repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}").strip()
     except (git.BadName, ValueError, git.GitCommandError) as exc:
         raise VcsError(f"unknown revision {rev!r} in {repo_root(repo)}") from exc
 
@@ -162,7 +164,7 @@ def _check_patch(repo: git.Repo, patch_file: Path, cwd: Path) -> None:
     import git
 
     try:
-        repo.git.execute(["git", "apply", "--check", str(patch_file)], cwd=str(cwd))  # type: ignore[call-overload]
+        git.Git(str(cwd)).apply("--check", str(patch_file))
     except git.GitCommandError as exc:
         raise VcsError(f"the change does not apply to {cwd}: {exc.stderr.strip()}") from exc
 
@@ -175,7 +177,9 @@ def apply_to_working_tree(repo: git.Repo, patch: str) -> list[str]:
         patch_file = Path(fh.name)
     try:
         _check_patch(repo, patch_file, root)
-        repo.git.execute(["git", "apply", str(patch_file)], cwd=str(root))  # type: ignore[call-overload]
+        import git
+
+        git.Git(str(root)).apply(str(patch_file))
     finally:
         patch_file.unlink(missing_ok=True)
     return _patch_paths(patch)
