@@ -19,7 +19,7 @@ from typing import Any, Literal
 from ..records import Proposal, Trace
 from .tools import TOOL_SPECS, RepoTools, render_trace
 
-Stop = Literal["proposed", "step_budget", "token_budget", "edit_retries", "no_answer"]
+Stop = Literal["proposed", "step_budget", "token_budget", "edit_retries", "no_answer", "model_error"]
 
 
 class DiagnoseError(Exception):
@@ -205,9 +205,14 @@ class Agent:
                 res.stop = "token_budget"
                 self._note(f"stopped: token budget of {self.budget.max_tokens} used up ({res.tokens})")
                 return res
-            resp = await llm.acomplete(
-                messages, model=model, tools=TOOL_SPECS, purpose="diagnose", temperature=0
-            )
+            try:
+                resp = await llm.acomplete(
+                    messages, model=model, tools=TOOL_SPECS, purpose="diagnose", temperature=0
+                )
+            except llm.ModelError as exc:
+                res.stop = "model_error"
+                self._note(f"stopped: the model call failed: {exc}")
+                return res
             res.steps += 1
             res.model_calls += 1
             res.tokens += _tokens(resp)

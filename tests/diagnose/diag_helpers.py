@@ -51,9 +51,9 @@ class LoopbackModel:
     def env(self) -> dict[str, str]:
         return {
             "OPENAI_API_KEY": "sk-loopback",
-            "OPENAI_API_BASE": self.base_url,
-            "OPENAI_BASE_URL": self.base_url,
-            "TRACEMEND_ALLOW_MODEL_REQUESTS": "true",
+            "TRACEMEND_API_BASE": self.base_url,
+            "TRACEMEND_ALLOW_MODEL_REQUESTS": "loopback",
+            "TRACEMEND_MAX_RETRIES": "0",
         }
 
     def tool_messages(self) -> list[str]:
@@ -132,8 +132,11 @@ def loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackModel]:
     state["lb"] = lb
     for key, value in lb.env().items():
         monkeypatch.setenv(key, value)
+    from tracemend import llm
+
     try:
-        yield lb
+        with llm.allow_model_requests(loopback_only=True):  # the suite forbids model requests otherwise
+            yield lb
     finally:
         server.shutdown()
         server.server_close()
