@@ -146,7 +146,7 @@ class TerminalUI:
 
     def ask(self, prompt: str) -> str | None:
         try:
-            return console.input(f"[bold]{prompt}[/]")
+            return console.input(Text(prompt, style="bold"))
         except EOFError:
             return None
 
