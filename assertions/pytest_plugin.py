@@ -1,1 +1,394 @@
-"""pytest plugin: collects regression-case YAML files (filled in by the assertions stage)."""
+"""pytest plugin: regression-case YAML files become test items.
+
+Loaded through the ``pytest11`` entry point in every pytest run where tracemend is installed, so it does
+nothing (and imports nothing heavy) unless the regressions folder (default ``tests/regressions/``, or
+``--regressions DIR`` / the ``tracemend_regressions`` ini option) exists. Then each YAML file in it is one item:
+rerun the entry point with the recorded input and config, apply the checks, then the judge.
+
+Without pytest-xdist, all selected cases are evaluated up front (entry points in order, judge requests
+concurrently with bounded concurrency), and each item reports its own result; with xdist, each worker
+evaluates its items as they run.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_RESULTS = "tracemend_results"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tracemend", "tracemend regression cases")
+    group.addoption(
+        "--regressions",
+        action="append",
+        dest="tracemend_regressions",
+        default=None,
+        metavar="DIR",
+        help="folder of regression-case YAML files (default: tests/regressions)",
+    )
+    group.addoption(
+        "--judge-model", dest="judge_model", default=None, help="judge model id (litellm or scripted:<path>)"
+    )
+    group.addoption(
+        "--judge-no-cache", dest="judge_no_cache", action="store_true", help="ignore the verdict cache"
+    )
+    group.addoption(
+        "--judge-cache-only",
+        dest="judge_cache_only",
+        action="store_true",
+        help="only use cached verdicts (CI); a miss fails, or skips with --judge-cache-miss=skip",
+    )
+    group.addoption("--judge-cache-miss", dest="judge_cache_miss", choices=("fail", "skip"), default=None)
+    group.addoption(
+        "--judge-cache", dest="judge_cache", default=None, metavar="PATH", help="verdict cache file"
+    )
+    group.addoption(
+        "--judge-samples", dest="judge_samples", type=int, default=None, help="judge samples per assertion"
+    )
+    group.addoption(
+        "--judge-no-prefetch",
+        dest="judge_no_prefetch",
+        action="store_true",
+        help="evaluate each case when its item runs (no up-front concurrent judging)",
+    )
+    parser.addini(
+        "tracemend_regressions", "folders of regression-case YAML files", type="linelist", default=[]
+    )
+
+
+def _regression_dirs(config: pytest.Config) -> list[Path]:
+    root = Path(config.rootpath)
+    given = config.getoption("tracemend_regressions") or config.getini("tracemend_regressions") or []
+    if given:
+        return [
+            (Path(d) if Path(d).is_absolute() else (Path(config.invocation_params.dir) / d)).resolve()
+            for d in given
+        ]
+    return [(root / "tests" / "regressions").resolve()]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    dirs = [d for d in _regression_dirs(config) if d.is_dir()]
+    config.stash[_DIRS] = dirs
+    if not dirs:
+        return
+    if config.getoption("judge_no_cache") and config.getoption("judge_cache_only"):
+        raise pytest.UsageError("--judge-no-cache and --judge-cache-only cannot be used together")
+    config.addinivalue_line("markers", "regression: a tracemend regression case (YAML)")
+    config.addinivalue_line(
+        "markers", "judge: a regression case with plain-English assertions (uses the LLM judge)"
+    )
+    state = _State(config)
+    config.stash[_STATE] = state
+    config.pluginmanager.register(_Reporter(state), "tracemend-regressions-reporter")
+
+
+_DIRS = pytest.StashKey[list]()
+_STATE = pytest.StashKey["_State"]()
+
+
+class _State:
+    """Per-run settings and counters (in the controller, the counters come from the items' reports)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.cases = 0
+        self.passed = 0
+        self.failed = 0
+        self.skipped = 0
+        self.model_calls = 0
+        self.cache_hits = 0
+        self.cost = 0.0
+        self.scripted = False
+        self.judge_models: set[str] = set()
+        self.flaky: list[str] = []
+        self._settings: dict[str, Any] | None = None
+        self._cache: Any = None
+        self._stats: Any = None
+        self._lock = threading.Lock()
+        self.prefetched: dict[str, Any] = {}
+
+    def settings(self) -> dict[str, Any]:
+        if self._settings is None:
+            from tracemend import llm
+
+            table = llm._pyproject_table(Path(self.config.rootpath))
+            opt = self.config.getoption
+            mode = (
+                "no-cache"
+                if opt("judge_no_cache")
+                else "cache-only"
+                if opt("judge_cache_only")
+                else "default"
+            )
+            cache_path = opt("judge_cache")
+            self._settings = {
+                "model": opt("judge_model") or llm.resolve_model("judge"),
+                "mode": mode,
+                "cache_path": Path(cache_path).resolve() if cache_path else None,
+                "samples": opt("judge_samples") or int(table.get("judge_samples", 1)),
+                "miss": opt("judge_cache_miss") or str(table.get("judge_cache_miss", "fail")),
+            }
+        return self._settings
+
+    def cache(self) -> Any:
+        with self._lock:
+            if self._cache is None:
+                from .cache import VerdictCache
+
+                s = self.settings()
+                self._cache = VerdictCache(s["cache_path"], mode=s["mode"])
+            return self._cache
+
+    def stats(self) -> Any:
+        if self._stats is None:
+            from .judge import JudgeStats
+
+            self._stats = JudgeStats()
+        return self._stats
+
+
+def _display(config: pytest.Config, path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path(config.rootpath).resolve()))
+    except ValueError:
+        return str(path)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    dirs = parent.config.stash.get(_DIRS, [])
+    if not dirs or file_path.suffix not in (".yaml", ".yml"):
+        return None
+    resolved = file_path.resolve()
+    if any(resolved.is_relative_to(d) for d in dirs):
+        return RegressionFile.from_parent(parent, path=file_path)
+    return None
+
+
+class RegressionFile(pytest.File):
+    def collect(self):  # type: ignore[no-untyped-def]
+        from .case import CaseFileError, load_case
+
+        try:
+            case = load_case(self.path)
+        except CaseFileError as exc:
+            # One bad file is one failing item with its file and line; the other cases still run.
+            yield CaseFileErrorItem.from_parent(self, name=self.path.name, error=exc)
+            return
+        yield RegressionItem.from_parent(self, name=case.name, case=case)
+
+
+class CaseFileErrorItem(pytest.Item):
+    def __init__(self, *, error: Exception, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+        self.add_marker("regression")
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        error = excinfo.value
+        line = getattr(error, "line", None)
+        where = _display(self.config, self.path) + (f":{line}" if line else "")
+        return f"invalid regression case file {where}: {getattr(error, 'reason', error)}"
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"regression case file {self.path.name}"
+
+
+class CaseFailed(Exception):
+    def __init__(self, report: str) -> None:
+        super().__init__(report)
+        self.report = report
+
+
+class RegressionItem(pytest.Item):
+    def __init__(self, *, case: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.add_marker("regression")
+        if case.assertions:
+            self.add_marker("judge")
+        for mark in case.marks:
+            self.add_marker(mark)
+
+    def _state(self) -> _State:
+        return self.config.stash[_STATE]
+
+    def _samples(self) -> int:
+        return self.case.samples or self._state().settings()["samples"]
+
+    def evaluate(self) -> Any:
+        from .runner import evaluate_case
+
+        state = self._state()
+        return evaluate_case(
+            self.case,
+            path=Path(_display(self.config, self.path)),
+            model=state.settings()["model"],
+            cache=state.cache(),
+            samples=self._samples(),
+            stats=state.stats(),
+        )
+
+    def runtest(self) -> None:
+        from .runner import format_result
+
+        state = self._state()
+        pending = state.prefetched.pop(self.nodeid, None)
+        result = pending.result() if pending is not None else self.evaluate()
+        self.user_properties.append(("tracemend_case", result.summary()))
+        if result.cache_miss and state.settings()["miss"] == "skip" and not result.setup_error:
+            pytest.skip(f"no cached judge verdict (cache-only): {result.cache_miss}")
+        if not result.passed:
+            raise CaseFailed(format_result(result))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, CaseFailed):
+            return excinfo.value.report
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"regression case: {self.case.name}"
+
+
+# --- up-front evaluation: entry points in order, judge requests concurrently ---------------------------
+
+
+class _Prefetched:
+    def __init__(self, future: Any = None, result: Any = None, error: BaseException | None = None) -> None:
+        self.future, self._result, self.error = future, result, error
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.future.result() if self.future is not None else self._result
+
+
+def _skipped_statically(item: pytest.Item) -> bool:
+    # Cases marked skip are not evaluated up front (string skipif conditions are left to pytest).
+    if item.get_closest_marker("skip") is not None:
+        return True
+    return any(any(a is True for a in mark.args) for mark in item.iter_markers("skipif"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    config = session.config
+    state = config.stash.get(_STATE, None)
+    items = [i for i in session.items if isinstance(i, RegressionItem)] if state is not None else []
+    is_worker = hasattr(config, "workerinput")
+    loop_thread = None
+    if (
+        items
+        and len(items) > 1
+        and not is_worker
+        and not config.getoption("judge_no_prefetch")
+        and not (config.option.collectonly)
+    ):
+        loop_thread = _prefetch(state, [i for i in items if not _skipped_statically(i)])
+    try:
+        return (yield)
+    finally:
+        if loop_thread is not None:
+            loop_thread.stop()
+        if state is not None and state._cache is not None:
+            state._cache.close()
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="tracemend-judge", daemon=True)
+        self.thread.start()
+
+    def submit(self, coro: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+def _prefetch(state: _State, items: list[RegressionItem]) -> _LoopThread:
+    from .runner import ajudge_case, start_case
+
+    settings = state.settings()
+    cache = state.cache()
+    stats = state.stats()
+    runner = _LoopThread()
+    for item in items:
+        try:
+            result = start_case(item.case, Path(_display(item.config, item.path)))
+        except BaseException as exc:  # reported by the item itself
+            state.prefetched[item.nodeid] = _Prefetched(error=exc)
+            continue
+        future = runner.submit(
+            ajudge_case(result, model=settings["model"], cache=cache, samples=item._samples(), stats=stats)
+        )
+        state.prefetched[item.nodeid] = _Prefetched(future=future)
+    return runner
+
+
+# --- the summary ---------------------------------------------------------------------------------------
+
+
+class _Reporter:
+    """Counts from each item's report (with xdist, reports arrive from the workers) and the summary."""
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        summary = dict(report.user_properties or []).get("tracemend_case")
+        if summary is None or report.when != "call":
+            return
+        state = self.state
+        state.cases += 1
+        if report.passed:
+            state.passed += 1
+        elif report.skipped:
+            state.skipped += 1
+        else:
+            state.failed += 1
+        state.model_calls += summary["model_calls"]
+        state.cache_hits += summary["cache_hits"]
+        state.cost += summary["cost"]
+        state.scripted = state.scripted or summary["scripted"]
+        if summary.get("judge_model"):
+            state.judge_models.add(summary["judge_model"])
+        if summary["flaky"]:
+            state.flaky.append(f"{summary['name']} ({summary['flaky']})")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        state = self.state
+        if state.cases == 0:
+            return
+        tr = terminalreporter
+        tr.section("tracemend regression cases")
+        tr.write_line(
+            f"cases: {state.cases} ({state.passed} passed, {state.failed} failed, {state.skipped} skipped)"
+        )
+        models = ", ".join(sorted(state.judge_models)) or "-"
+        label = " [scripted: offline answers, not a real model]" if state.scripted else ""
+        tr.write_line(
+            f"judge: {state.model_calls} model calls, {state.cache_hits} cache hits, cost ${state.cost:.4f}"
+            f" - model {models}{label}"
+        )
+        if state.flaky:
+            tr.write_line(f"flaky cases ({len(state.flaky)}):", yellow=True)
+            for line in state.flaky:
+                tr.write_line(f"  {line}", yellow=True)
+        else:
+            tr.write_line("flaky cases: none")

@@ -276,15 +276,27 @@ class RegressionCase(_Record):
     entry_point: str
     input: dict[str, Any] = Field(default_factory=dict)
     config: dict[str, Any] | None = None
+    # How to rebuild the config object for the rerun (see replay.prepare_call); None: a plain dict / none.
+    config_class: str | None = None
+    config_param: str | None = None
     assertions: list[str] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
     provenance: Provenance = Field(default_factory=Provenance)
+    # pytest marker names added to the collected item (e.g. "slow", "refunds").
+    marks: list[str] = Field(default_factory=list)
+    # Judge samples for this case (majority vote); None: the suite's setting.
+    samples: int | None = Field(default=None, ge=1)
 
 
 class AssertionVerdict(_Record):
     assertion: str
     passed: bool
     reasoning: str = ""
+    # One vote per judge sample (True = pass); disagreeing votes make the verdict flaky.
+    votes: list[bool] = Field(default_factory=list)
+    # Why the verdict failed closed (judge error, unparseable answer, cache miss), if it did.
+    error: str | None = None
+    cached: bool = False
 
 
 class JudgeVerdict(_Record):
@@ -296,3 +308,6 @@ class JudgeVerdict(_Record):
     scripted: bool = False
     flaky: bool = False
     samples: int = 1
+    model_calls: int = 0
+    cache_hits: int = 0
+    cost: float = 0.0

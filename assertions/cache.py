@@ -1,0 +1,210 @@
+"""The judge's verdict cache: one SQLite file, project-local, meant to be committed or restored in CI.
+
+A verdict is reused only when everything that could change it is the same: the judge model, the judge prompt
+version, the assertion text, the normalized output and input, and the sample index. So unchanged outputs
+cost no model calls, and any change to them asks the judge again. The file uses the rollback journal (not
+WAL), so the ``.db`` file alone is the whole cache — safe to commit, and safe for pytest-xdist workers
+writing at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+CacheMode = Literal["default", "no-cache", "cache-only"]
+CACHE_MODES: tuple[str, ...] = ("default", "no-cache", "cache-only")
+DEFAULT_CACHE_PATH = Path(".tracemend") / "judge_cache.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verdicts (
+    key            TEXT PRIMARY KEY,
+    judge_model    TEXT NOT NULL,
+    prompt_version TEXT NOT NULL,
+    assertion      TEXT NOT NULL,
+    output_hash    TEXT NOT NULL,
+    input_hash     TEXT NOT NULL,
+    sample         INTEGER NOT NULL,
+    passed         INTEGER NOT NULL,
+    reasoning      TEXT NOT NULL,
+    created_at     TEXT NOT NULL
+);
+"""
+
+
+class JudgeCacheMiss(Exception):
+    """Cache-only mode and no stored verdict for this (assertion, output, sample)."""
+
+
+def normalize_text(text: str) -> str:
+    """Line endings and trailing whitespace do not change a verdict, so they do not change the key."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in lines)).strip()
+
+
+def normalize_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return normalize_text(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    judge_model: str
+    prompt_version: str
+    assertion: str
+    output_hash: str
+    input_hash: str
+    sample: int
+
+    @property
+    def key(self) -> str:
+        return _sha(
+            json.dumps(
+                [
+                    self.judge_model,
+                    self.prompt_version,
+                    self.assertion.strip(),
+                    self.output_hash,
+                    self.input_hash,
+                    self.sample,
+                ]
+            )
+        )
+
+
+def make_key(
+    *, judge_model: str, prompt_version: str, assertion: str, output: Any, input: Any, sample: int
+) -> CacheKey:
+    return CacheKey(
+        judge_model=judge_model,
+        prompt_version=prompt_version,
+        assertion=assertion,
+        output_hash=_sha(normalize_value(output)),
+        input_hash=_sha(normalize_value(input)),
+        sample=sample,
+    )
+
+
+@dataclass
+class CachedVerdict:
+    passed: bool
+    reasoning: str
+
+
+def default_cache_path() -> Path:
+    """``TRACEMEND_JUDGE_CACHE``, else ``[tool.tracemend] judge_cache``, else ``.tracemend/judge_cache.db``,
+    relative to the project root."""
+    from tracemend.project import project_root
+
+    root = project_root()
+    explicit = os.environ.get("TRACEMEND_JUDGE_CACHE")
+    if not explicit:
+        from tracemend.llm import _pyproject_table
+
+        explicit = _pyproject_table(root).get("judge_cache")
+    path = Path(explicit) if explicit else DEFAULT_CACHE_PATH
+    return path if path.is_absolute() else root / path
+
+
+class VerdictCache:
+    """``get(key)`` / ``put(key, passed, reasoning)``; the mode decides what is read and written:
+    ``default`` reads and fills, ``no-cache`` neither reads nor writes, ``cache-only`` reads and never asks the
+    judge (a miss raises :class:`JudgeCacheMiss`)."""
+
+    def __init__(self, path: Path | str | None = None, mode: CacheMode = "default") -> None:
+        if mode not in CACHE_MODES:
+            raise ValueError(f"unknown judge cache mode {mode!r}; expected one of {', '.join(CACHE_MODES)}")
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.mode: CacheMode = mode
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            if self.mode == "cache-only" and not self.path.exists():
+                # Nothing to read, and cache-only must not create files in CI.
+                self._conn = sqlite3.connect(":memory:", check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+                self._conn.execute("PRAGMA journal_mode=DELETE")
+            self._conn.executescript(_SCHEMA)
+        return self._conn
+
+    @property
+    def reads(self) -> bool:
+        return self.mode != "no-cache"
+
+    @property
+    def writes(self) -> bool:
+        return self.mode == "default"
+
+    def get(self, key: CacheKey) -> CachedVerdict | None:
+        if not self.reads:
+            return None
+        with self._lock:
+            row = (
+                self._connect()
+                .execute("SELECT passed, reasoning FROM verdicts WHERE key = ?", (key.key,))
+                .fetchone()
+            )
+            if row is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            return CachedVerdict(passed=bool(row[0]), reasoning=row[1])
+
+    def put(self, key: CacheKey, passed: bool, reasoning: str) -> None:
+        if not self.writes:
+            return
+        with self._lock:
+            conn = self._connect()
+            with conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key.key,
+                        key.judge_model,
+                        key.prompt_version,
+                        key.assertion,
+                        key.output_hash,
+                        key.input_hash,
+                        key.sample,
+                        int(passed),
+                        reasoning,
+                        datetime.now(UTC).isoformat(timespec="seconds"),
+                    ),
+                )
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._connect().execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> VerdictCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,187 @@
+"""Regression cases as YAML files (default folder ``tests/regressions/``), one case per file.
+
+Reading validates the file against ``records.RegressionCase`` and the checks' values; a bad file raises
+:class:`CaseFileError` naming the file and the line of the offending field, so a suite can report it and go on
+with the other cases. Writing produces a stable, readable file that diffs well in review.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from tracemend.records import RegressionCase
+
+from .checks import validate_check
+
+DEFAULT_DIR = Path("tests") / "regressions"
+SUFFIXES = (".yaml", ".yml")
+
+
+class CaseFileError(Exception):
+    """A regression-case file cannot be used; ``str()`` is ``path:line: reason``."""
+
+    def __init__(self, path: Path, line: int | None, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{path}:{line}: {reason}" if line else f"{path}: {reason}")
+
+
+def _node_at(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
+    """The deepest YAML node along a pydantic error location (for its line number)."""
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if getattr(k, "value", None) == str(part)), None)
+            if nxt is None:
+                # The key is missing or unknown: point at the key itself when it exists, else the mapping.
+                key = next((k for k, _ in node.value if getattr(k, "value", None) == str(part)), None)
+                return key or node
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def load_case(path: Path | str) -> RegressionCase:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CaseFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CaseFileError(path, line, f"invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise CaseFileError(path, 1, "a regression case must be a mapping (name, entry_point, input, ...)")
+    try:
+        case = RegressionCase.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        node = _node_at(root, loc)
+        line = node.start_mark.line + 1 if node is not None else None
+        where = ".".join(str(p) for p in loc) or "(file)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise CaseFileError(path, line, f"{where}: {first['msg']}{more}") from None
+    if ":" not in case.entry_point:
+        node = _node_at(root, ("entry_point",))
+        raise CaseFileError(path, _line(node), f"entry_point {case.entry_point!r} must be module:qualname")
+    for index, check in enumerate(case.checks):
+        problem = validate_check(check)
+        if problem:
+            node = _node_at(root, ("checks", index))
+            raise CaseFileError(path, _line(node), f"checks.{index} ({check.kind}): {problem}")
+    if not case.assertions and not case.checks:
+        raise CaseFileError(path, 1, "a case needs at least one assertion or check")
+    return case
+
+
+def _line(node: yaml.Node | None) -> int | None:
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def slug(name: str) -> str:
+    text = re.sub(r"[^a-zA-Z0-9]+", "_", name).strip("_").lower()
+    return text[:80] or "case"
+
+
+def case_to_data(case: RegressionCase) -> dict[str, Any]:
+    data = case.model_dump(mode="json", exclude_defaults=False)
+    # Leave out empty optional sections so files stay short; keep the order of the record.
+    for key in ("config", "config_class", "config_param", "samples"):
+        if data.get(key) is None:
+            data.pop(key, None)
+    for key in ("marks", "checks", "assertions"):
+        if not data.get(key):
+            data.pop(key, None)
+    data["provenance"] = {k: v for k, v in data.get("provenance", {}).items() if v is not None}
+    if not data["provenance"]:
+        data.pop("provenance")
+    return data
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str_representer)
+
+
+def dump_case(case: RegressionCase) -> str:
+    header = f"# tracemend regression case: {case.name}\n"
+    return header + yaml.dump(
+        case_to_data(case), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100
+    )
+
+
+def write_case(case: RegressionCase, directory: Path | str = DEFAULT_DIR, *, overwrite: bool = False) -> Path:
+    """Write ``<directory>/<slug of name>.yaml`` (``_2``, ``_3`` … when taken, unless ``overwrite``)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    base = slug(case.name)
+    path = directory / f"{base}.yaml"
+    counter = 2
+    while path.exists() and not overwrite:
+        path = directory / f"{base}_{counter}.yaml"
+        counter += 1
+    path.write_text(dump_case(case), encoding="utf-8")
+    load_case(path)  # what we write must read back
+    return path
+
+
+def iter_case_files(directory: Path | str) -> list[Path]:
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+
+
+def case_from_trace(
+    trace: Any,
+    *,
+    assertions: list[str],
+    checks: list[Any] | None = None,
+    name: str | None = None,
+    fixed_in_commit: str | None = None,
+    signature_id: str | None = None,
+    locked_at: datetime | None = None,
+) -> RegressionCase:
+    """A case that reruns a stored trace's call with its recorded input and config."""
+    from datetime import UTC
+
+    from tracemend.records import Provenance
+
+    return RegressionCase(
+        name=name or f"{trace.name} {trace.trace_id[:8]}",
+        entry_point=trace.entry_point,
+        input=dict(trace.input),
+        config=trace.config,
+        config_class=trace.config_class,
+        config_param=trace.config_param,
+        assertions=list(assertions),
+        checks=list(checks or []),
+        provenance=Provenance(
+            source_trace_id=trace.trace_id,
+            signature_id=signature_id,
+            fixed_in_commit=fixed_in_commit,
+            locked_at=locked_at or datetime.now(UTC),
+        ),
+    )
