@@ -384,7 +384,9 @@ class Store:
 
     def config(self, config_hash: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._conn.execute("SELECT body FROM configs WHERE config_hash = ?", (config_hash,)).fetchone()
+            row = self._conn.execute(
+                "SELECT body FROM configs WHERE config_hash = ?", (config_hash,)
+            ).fetchone()
         return json.loads(row[0]) if row else None
 
     def code_versions(self) -> list[tuple[str, datetime, datetime, int]]:
@@ -414,6 +416,44 @@ class Store:
     def span_count(self) -> int:
         with self._lock:
             return self._conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+
+    # --- analyzer reads (tracemend.analyze) --------------------------------------------------------
+
+    def count_bins(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        bin_seconds: float,
+        status: str | Sequence[str] | None = None,
+    ) -> list[int]:
+        """Trace counts in consecutive bins of ``bin_seconds`` from ``since`` (empty bins included)."""
+        where, params = self._where(since, until, status, None, None)
+        start_us = to_us(since)
+        bin_us = max(1, int(bin_seconds * 1_000_000))
+        n_bins = max(0, -(-(to_us(until) - start_us) // bin_us))
+        sql = f"SELECT (start_us - ?) / ? AS b, count(*) FROM traces{where} GROUP BY b"
+        with self._lock:
+            rows = self._conn.execute(sql, [start_us, bin_us, *params]).fetchall()
+        out = [0] * n_bins
+        for b, n in rows:
+            if 0 <= b < n_bins:
+                out[b] = n
+        return out
+
+    def iter_failures(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[tuple[str, int, str, str, str | None, str | None, str | None, str | None]]:
+        """Failing traces as (trace_id, start_us, status, entry_point, code_commit, error JSON,
+        metadata JSON, output JSON), in time order, without parsing whole trace bodies."""
+        where, params = self._where(since, until, ("error", "failed_assertion"), None, None)
+        sql = (
+            "SELECT trace_id, start_us, status, entry_point, code_commit, json_extract(body, '$.error'), "
+            "CASE WHEN json_extract(body, '$.error') IS NULL THEN json_extract(body, '$.metadata') END, "
+            "CASE WHEN json_extract(body, '$.error') IS NULL THEN json_extract(body, '$.output') END "
+            f"FROM traces{where} ORDER BY start_us"
+        )
+        yield from self._stream(sql, params, size=2000)  # type: ignore[misc]
 
 
 def trace_to_rows(trace: Trace) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], tuple[str, str] | None]:

@@ -1,0 +1,448 @@
+"""Store → signatures → gate → findings: did the last deploy break something?
+
+One streaming pass over the failing traces of the baseline and the window builds, per signature,
+hourly counts of distinct failing traces, a window count, example trace ids and the first revision
+that showed it; exposure (traces per hour) comes from an aggregate query. Memory grows with the
+number of signatures, never with the number of traces.
+
+The deploy time is the first trace of the newest code version (or of ``revision``, or ``since``); the
+baseline is the ``baseline`` before it (7 days by default) and the window the ``window`` after it
+(60 minutes by default, cut at ``now`` while it is still running).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .records import Finding, Signature
+from .signatures import SIGNATURE_VERSION, merge_templates, signature_from_dict, signature_id
+from .store import Store, from_us, to_us
+
+DEFAULT_BASELINE = timedelta(days=7)
+DEFAULT_WINDOW = timedelta(minutes=60)
+DEFAULT_LOOKBACK = timedelta(days=30)
+EXAMPLES = 3
+HOUR_US = 3_600_000_000
+
+
+class AnalyzeError(Exception):
+    """The analysis cannot run as asked (no traces, unknown revision, bad period)."""
+
+
+@dataclass
+class _Acc:
+    """What one signature accumulates during the scan (a few small lists, however many traces)."""
+
+    kind: str
+    types: list[str]
+    frame: str | None
+    template: str
+    hourly: list[int]  # baseline hours then window hours
+    window: int = 0
+    window_slices: list[int] = field(default_factory=list)
+    baseline: int = 0
+    examples: list[str] = field(default_factory=list)
+    baseline_examples: list[str] = field(default_factory=list)
+    first_us: int = 0
+    last_us: int = 0
+    first_revision: str | None = None
+    id_kind: str = "exception"
+    aliases: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Analysis:
+    """The result of one analysis: the periods, exposures, and findings sorted by severity."""
+
+    deploy_time: datetime
+    revision: str | None
+    baseline_start: datetime
+    window_end: datetime
+    window_elapsed: timedelta
+    baseline_traces: int
+    window_traces: int
+    alpha: float
+    findings: list[Finding]
+    signatures_seen: int
+    complete: bool  # the whole window has passed
+
+    @property
+    def flagged(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict != "noise"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "deploy_time": self.deploy_time.isoformat(),
+            "revision": self.revision,
+            "baseline_start": self.baseline_start.isoformat(),
+            "window_end": self.window_end.isoformat(),
+            "window_elapsed_s": self.window_elapsed.total_seconds(),
+            "baseline_traces": self.baseline_traces,
+            "window_traces": self.window_traces,
+            "alpha": self.alpha,
+            "signatures_seen": self.signatures_seen,
+            "complete": self.complete,
+            "findings": [f.model_dump(mode="json") for f in self.findings],
+        }
+
+
+def find_deploy(store: Store, revision: str | None = None) -> tuple[str | None, datetime]:
+    """(commit, first trace time) of ``revision`` (a commit or prefix) or of the newest code version."""
+    versions = store.code_versions()
+    if revision:
+        matches = [v for v in versions if v[0].startswith(revision.strip().lower())]
+        if not matches:
+            raise AnalyzeError(f"No traces recorded with code version {revision!r}.")
+        if len({m[0] for m in matches}) > 1:
+            raise AnalyzeError(f"Revision prefix {revision!r} is ambiguous; give more characters.")
+        return matches[0][0], matches[0][1]
+    if not versions:
+        raise AnalyzeError(
+            "No trace carries a code version, so the deploy time is unknown; pass --since or --revision."
+        )
+    newest = max(versions, key=lambda v: v[1])
+    return newest[0], newest[1]
+
+
+def planned_looks(
+    store: Store,
+    *,
+    window: timedelta,
+    interval: timedelta,
+    since: datetime | None = None,
+    revision: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """How many looks a watch makes from ``now`` to the end of the window (1 if it is already over).
+
+    The error budget is split evenly over these looks (alpha spending), so looking often does not
+    inflate false alarms.
+    """
+    now = now or datetime.now(UTC)
+    deploy = since if since is not None else find_deploy(store, revision)[1]
+    remaining = (deploy + window - now).total_seconds()
+    if remaining <= 0:
+        return 1
+    return max(1, math.ceil(remaining / max(interval.total_seconds(), 1e-9)))
+
+
+def analyze(
+    store: Store,
+    *,
+    baseline: timedelta = DEFAULT_BASELINE,
+    window: timedelta = DEFAULT_WINDOW,
+    since: datetime | None = None,
+    revision: str | None = None,
+    alpha: float | None = None,
+    now: datetime | None = None,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+    merge: bool = True,
+) -> Analysis:
+    """Findings for the deploy at ``since`` (or of ``revision``, or of the newest code version)."""
+    import numpy as np
+
+    from . import gating
+
+    if baseline <= timedelta(0) or window <= timedelta(0):
+        raise AnalyzeError("--baseline and --window must be positive durations.")
+    alpha = gating.ALPHA if alpha is None else alpha
+    now = now or datetime.now(UTC)
+    if since is not None:
+        deploy = since if since.tzinfo else since.replace(tzinfo=UTC)
+        rev = revision
+    else:
+        rev, deploy = find_deploy(store, revision)
+    window_end = deploy + window
+    until = min(window_end, now)
+    if until <= deploy:
+        raise AnalyzeError(
+            f"The window starting {deploy.isoformat()} has not begun yet (now {now.isoformat()})."
+        )
+    elapsed = until - deploy
+    base_start = deploy - baseline
+    n_hours = max(1, math.ceil(baseline.total_seconds() / 3600))
+    base_start = deploy - timedelta(hours=n_hours)
+    n_win_hours = max(1, math.ceil(elapsed.total_seconds() / 3600))
+
+    traffic = store.count_bins(since=base_start, until=deploy, bin_seconds=3600)
+    window_traces = store.count(since=deploy, until=until)
+    baseline_traces = sum(traffic)
+
+    accs = _scan(store, base_start, deploy, until, n_hours, n_win_hours)
+    if merge:
+        accs = _merge(accs)
+    _first_revisions(store, accs, base_start - lookback, base_start)
+
+    # Baseline signatures first (same order as their rows), then the never-seen ones.
+    keys = sorted(accs, key=lambda k: (accs[k].baseline == 0, k))
+    n_base = sum(1 for k in keys if accs[k].baseline > 0)
+    hourly = np.array([accs[k].hourly[:n_hours] for k in keys[:n_base]], dtype=np.int64).reshape(
+        n_base, n_hours
+    )
+    counts = np.array([accs[k].window for k in keys], dtype=np.int64)
+    result = gating.gate_counts(
+        hourly,
+        np.asarray(traffic, dtype=np.float64),
+        counts,
+        float(window_traces),
+        elapsed.total_seconds() / 3600,
+        alpha=alpha,
+    )
+    verdicts = result.verdicts()
+    findings: list[Finding] = []
+    for i, key in enumerate(keys):
+        acc = accs[key]
+        if acc.window == 0:
+            continue
+        findings.append(
+            Finding(
+                signature=Signature(
+                    signature_id=key,
+                    signature_version=SIGNATURE_VERSION,
+                    kind=acc.kind,  # type: ignore[arg-type]
+                    exception_types=acc.types,
+                    frame=acc.frame,
+                    template=acc.template,
+                ),
+                baseline_count=acc.baseline,
+                baseline_exposure=baseline_traces,
+                window_count=acc.window,
+                window_exposure=window_traces,
+                expected=float(result.expected[i]),
+                p_value=float(result.p_value[i]),
+                q_value=float(result.q_value[i]),
+                verdict=verdicts[i],  # type: ignore[arg-type]
+                example_trace_ids=acc.examples[:EXAMPLES],
+                first_revision=acc.first_revision,
+                hourly_counts=acc.hourly,
+            )
+        )
+    order = {"regression": 0, "new": 1, "noise": 2}
+    findings.sort(key=lambda f: (order[f.verdict], f.q_value, -f.window_count))
+    return Analysis(
+        deploy_time=deploy,
+        revision=rev,
+        baseline_start=base_start,
+        window_end=window_end,
+        window_elapsed=elapsed,
+        baseline_traces=baseline_traces,
+        window_traces=window_traces,
+        alpha=alpha,
+        findings=findings,
+        signatures_seen=len(accs),
+        complete=now >= window_end,
+    )
+
+
+_SigParts = tuple[str, str, list[str], str | None, str, str]
+
+
+def _signature_of_row(
+    memo: dict[tuple[Any, ...], _SigParts],
+    error: str | None,
+    status: str,
+    entry_point: str,
+    metadata: str | None,
+    output: str | None,
+) -> _SigParts:
+    """(id, kind, types, frame, template, id kind) of one stored failure, memoized on its raw JSON."""
+    key = (error, status, entry_point, metadata, output)
+    sig = memo.get(key)
+    if sig is None:
+        err = _parse(error)
+        err = err if isinstance(err, dict) and err else None
+        sid, kind, types, frame, tmpl = signature_from_dict(
+            err, status, entry_point, _parse(metadata) or {}, _parse(output)
+        )
+        sig = (sid, kind, types, frame, tmpl, "exception" if err is not None else kind)
+        if len(memo) > 10_000:  # bounded: distinct stored errors, not traces
+            memo.clear()
+        memo[key] = sig
+    return sig
+
+
+def _parse(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError):
+        return text
+
+
+def _scan(
+    store: Store, base_start: datetime, deploy: datetime, until: datetime, n_hours: int, n_win_hours: int
+) -> dict[str, _Acc]:
+    accs: dict[str, _Acc] = {}
+    start_us = to_us(base_start)
+    deploy_us = to_us(deploy)
+    memo: dict[tuple[Any, ...], _SigParts] = {}
+    for trace_id, t_us, status, entry_point, commit, error, metadata, output in store.iter_failures(
+        since=base_start, until=until
+    ):
+        sid, kind, types, frame, tmpl, id_kind = _signature_of_row(
+            memo, error, status, entry_point, metadata, output
+        )
+        acc = accs.get(sid)
+        if acc is None:
+            acc = accs[sid] = _Acc(kind, types, frame, tmpl, [0] * (n_hours + n_win_hours), first_us=t_us)
+            acc.first_revision = commit
+            acc.id_kind = id_kind
+            acc.aliases = {sid}
+        hour = (t_us - start_us) // HOUR_US
+        if 0 <= hour < len(acc.hourly):
+            acc.hourly[hour] += 1
+        if t_us >= deploy_us:
+            acc.window += 1
+            if len(acc.examples) < EXAMPLES:
+                acc.examples.append(trace_id)
+        else:
+            acc.baseline += 1
+            if len(acc.baseline_examples) < EXAMPLES:
+                acc.baseline_examples.append(trace_id)
+        acc.last_us = t_us
+    for acc in accs.values():
+        if not acc.examples:
+            acc.examples = acc.baseline_examples
+    return accs
+
+
+def _merge(accs: dict[str, _Acc]) -> dict[str, _Acc]:
+    """Join signatures whose templates differ only in a word slot that varies like a parameter."""
+    by_family: dict[tuple[str, tuple[str, ...], str | None], list[str]] = {}
+    for key, acc in accs.items():
+        by_family.setdefault((acc.id_kind, tuple(acc.types), acc.frame), []).append(key)
+    out: dict[str, _Acc] = {}
+    for (base_kind, types, frame), keys in by_family.items():
+        mapping = merge_templates(accs[k].template for k in keys) if len(keys) > 1 else {}
+        for k in keys:
+            acc = accs[k]
+            tmpl = mapping.get(acc.template, acc.template)
+            new_key = k if tmpl == acc.template else signature_id(base_kind, list(types), frame, tmpl)
+            into = out.get(new_key)
+            if into is None:
+                acc.template = tmpl
+                out[new_key] = acc
+                continue
+            into.aliases |= acc.aliases
+            into.hourly = [a + b for a, b in zip(into.hourly, acc.hourly, strict=True)]
+            into.window += acc.window
+            into.baseline += acc.baseline
+            into.examples = (into.examples + acc.examples)[:EXAMPLES]
+            if acc.first_us < into.first_us:
+                into.first_us, into.first_revision = acc.first_us, acc.first_revision
+            into.last_us = max(into.last_us, acc.last_us)
+    return out
+
+
+def _first_revisions(store: Store, accs: dict[str, _Acc], since: datetime, until: datetime) -> None:
+    """Look back before the baseline for the first revision that showed each signature."""
+    if not accs or until <= since:
+        return
+    alias = {sid: key for key, acc in accs.items() for sid in acc.aliases}
+    wanted = set(accs)
+    memo: dict[tuple[Any, ...], _SigParts] = {}
+    # Ascending time: the first hit of a signature is its oldest occurrence, then it is done.
+    for _trace_id, t_us, status, entry_point, commit, error, metadata, output in store.iter_failures(
+        since=since, until=until
+    ):
+        sid = _signature_of_row(memo, error, status, entry_point, metadata, output)[0]
+        key = alias.get(sid)
+        if key in wanted:
+            accs[key].first_us, accs[key].first_revision = t_us, commit
+            wanted.discard(key)
+            if not wanted:
+                return
+
+
+# --- the signature list (tracemend signatures) ------------------------------------------------------
+
+
+@dataclass
+class SignatureSummary:
+    signature: Signature
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    first_revision: str | None
+    last_revision: str | None
+    example_trace_ids: list[str]
+    id_kind: str = "exception"
+
+
+def list_signatures(
+    store: Store, *, since: datetime | None = None, until: datetime | None = None, merge: bool = True
+) -> list[SignatureSummary]:
+    """Every signature of the failing traces in the period, with counts and first/last seen."""
+    rows: dict[str, SignatureSummary] = {}
+    memo: dict[tuple[Any, ...], _SigParts] = {}
+    for trace_id, t_us, status, entry_point, commit, error, metadata, output in store.iter_failures(
+        since=since, until=until
+    ):
+        sid, kind, types, frame, tmpl, id_kind = _signature_of_row(
+            memo, error, status, entry_point, metadata, output
+        )
+        row = rows.get(sid)
+        when = from_us(t_us)
+        if row is None:
+            rows[sid] = SignatureSummary(
+                Signature(
+                    signature_id=sid,
+                    signature_version=SIGNATURE_VERSION,
+                    kind=kind,  # type: ignore[arg-type]
+                    exception_types=types,
+                    frame=frame,
+                    template=tmpl,
+                ),
+                1,
+                when,
+                when,
+                commit,
+                commit,
+                [trace_id],
+                id_kind,
+            )
+            continue
+        row.count += 1
+        row.last_seen = when
+        row.last_revision = commit
+        if len(row.example_trace_ids) < EXAMPLES:
+            row.example_trace_ids.append(trace_id)
+    summaries = list(rows.values())
+    if merge:
+        summaries = _merge_summaries(summaries)
+    summaries.sort(key=lambda r: (-r.count, r.first_seen))
+    return summaries
+
+
+def _merge_summaries(rows: Iterable[SignatureSummary]) -> list[SignatureSummary]:
+    families: dict[tuple[str, tuple[str, ...], str | None], list[SignatureSummary]] = {}
+    for row in rows:
+        s = row.signature
+        families.setdefault((row.id_kind, tuple(s.exception_types), s.frame), []).append(row)
+    out: dict[str, SignatureSummary] = {}
+    for (kind, types, frame), members in families.items():
+        mapping = merge_templates(r.signature.template for r in members) if len(members) > 1 else {}
+        for row in members:
+            tmpl = mapping.get(row.signature.template, row.signature.template)
+            if tmpl == row.signature.template:
+                key = row.signature.signature_id
+            else:
+                key = signature_id(kind, list(types), frame, tmpl)
+                row.signature = row.signature.model_copy(update={"signature_id": key, "template": tmpl})
+            into = out.get(key)
+            if into is None:
+                out[key] = row
+                continue
+            into.count += row.count
+            if row.first_seen < into.first_seen:
+                into.first_seen, into.first_revision = row.first_seen, row.first_revision
+            if row.last_seen > into.last_seen:
+                into.last_seen, into.last_revision = row.last_seen, row.last_revision
+            into.example_trace_ids = (into.example_trace_ids + row.example_trace_ids)[:EXAMPLES]
+    return list(out.values())

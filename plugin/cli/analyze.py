@@ -1,0 +1,269 @@
+"""`tracemend analyze`, `tracemend watch`, `tracemend signatures`: what did the last deploy break?
+
+Exit codes (for CI): 0 nothing flagged, 1 a regression or a new signature was found, 2 usage errors
+(bad durations or times, unknown revision, no store).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ..analyze import Analysis, AnalyzeError, analyze, list_signatures, planned_looks
+from ..gating import ALPHA
+from ._common import DB_OPTION, console, err_console, open_store_or_exit, parse_duration, parse_time
+
+_BARS = " ▁▂▃▄▅▆▇█"
+_VERDICT_STYLE = {"regression": "bold red", "new": "bold magenta", "noise": "dim"}
+
+
+def sparkline(values: list[int], width: int = 24) -> str:
+    """Hourly counts as block characters (the last ``width`` hours)."""
+    values = values[-width:]
+    top = max(values, default=0)
+    if top <= 0:
+        return _BARS[0] * len(values)
+    return "".join(_BARS[0] if v <= 0 else _BARS[max(1, round(v / top * (len(_BARS) - 1)))] for v in values)
+
+
+def _fmt_p(value: float) -> str:
+    return f"{value:.1e}" if value < 1e-3 else f"{value:.3f}"
+
+
+def _when(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _table(result: Analysis, limit: int) -> Table:
+    hours = max(1, round((result.deploy_time - result.baseline_start).total_seconds() / 3600))
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in (
+        "verdict",
+        "template",
+        "baseline /h",
+        "window",
+        "expected",
+        "p",
+        "q",
+        "examples",
+        "last 24h │ window",
+    ):
+        table.add_column(column, overflow="fold", no_wrap=column not in ("template", "examples"))
+    for finding in result.findings[:limit]:
+        sig = finding.signature
+        head = ", ".join(t.rsplit(".", 1)[-1] for t in sig.exception_types[:2])
+        where = f" @ {sig.frame}" if sig.frame else ""
+        spark = sparkline(finding.hourly_counts[:hours]) + "│" + sparkline(finding.hourly_counts[hours:], 4)
+        table.add_row(
+            f"[{_VERDICT_STYLE[finding.verdict]}]{finding.verdict}[/]",
+            f"[bold]{head}[/]{where}\n{sig.template[:160] or '(no message)'}",
+            f"{finding.baseline_count / hours:.2f}",
+            str(finding.window_count),
+            f"{finding.expected:.2f}",
+            _fmt_p(finding.p_value),
+            _fmt_p(finding.q_value),
+            "\n".join(t[:12] for t in finding.example_trace_ids),
+            spark,
+        )
+    return table
+
+
+def _print(result: Analysis, limit: int) -> None:
+    rev = result.revision[:10] if result.revision else "—"
+    state = "complete" if result.complete else f"{result.window_elapsed.total_seconds() / 60:.0f} min so far"
+    console.print(
+        f"deploy [bold]{rev}[/] at {_when(result.deploy_time)} UTC · baseline {_when(result.baseline_start)} → "
+        f"{_when(result.deploy_time)} ({result.baseline_traces:,} traces) · window {state} "
+        f"({result.window_traces:,} traces) · FDR level {result.alpha:g}"
+    )
+    if not result.findings:
+        console.print("[green]No failing traces in the window.[/]")
+        return
+    console.print(_table(result, limit))
+    flagged = result.flagged
+    if flagged:
+        console.print(
+            f"[bold red]{len(flagged)} signature(s) flagged[/] out of {len(result.findings)} seen in the window."
+        )
+    else:
+        console.print(
+            f"[green]Nothing flagged[/]: {len(result.findings)} signature(s) in the window, all within noise."
+        )
+
+
+def _run(
+    db: Path | None,
+    baseline: str,
+    window: str,
+    since: str | None,
+    revision: str | None,
+    alpha: float,
+    now=None,
+):
+    base = parse_duration(baseline)
+    win = parse_duration(window)
+    start = parse_time(since) if since else None
+    store = open_store_or_exit(db)
+    try:
+        return analyze(store, baseline=base, window=win, since=start, revision=revision, alpha=alpha, now=now)
+    except AnalyzeError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        store.close()
+
+
+def analyze_cmd(
+    baseline: str = typer.Option(
+        "7d", "--baseline", help="Baseline period before the deploy (e.g. 7d, 48h)."
+    ),
+    window: str = typer.Option("60m", "--window", help="Window after the deploy (e.g. 60m, 2h)."),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Deploy time: ISO time or a duration ago (default: first trace of the newest revision).",
+    ),
+    revision: str | None = typer.Option(
+        None, "--revision", help="Analyze the deploy of this commit (or prefix)."
+    ),
+    alpha: float = typer.Option(ALPHA, "--alpha", min=1e-6, max=0.5, help="False discovery rate level."),
+    limit: int = typer.Option(30, "--limit", min=1, help="Rows to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print the analysis as JSON."),
+    db: Path | None = DB_OPTION,
+) -> None:
+    """Group failures into signatures and flag those the last deploy made worse (exit 1 if any)."""
+    result = _run(db, baseline, window, since, revision, alpha)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _print(result, limit)
+    raise typer.Exit(1 if result.flagged else 0)
+
+
+def watch(
+    baseline: str = typer.Option("7d", "--baseline", help="Baseline period before the deploy."),
+    window: str = typer.Option("60m", "--window", help="How long to watch after the deploy."),
+    since: str | None = typer.Option(
+        None, "--since", help="Deploy time (default: first trace of the newest revision)."
+    ),
+    revision: str | None = typer.Option(
+        None, "--revision", help="Watch the deploy of this commit (or prefix)."
+    ),
+    interval: str = typer.Option("5m", "--interval", help="Time between looks (e.g. 5m, 30s)."),
+    max_wait: str | None = typer.Option(
+        None, "--max-wait", help="Stop after this long even if the window is not over (e.g. 10s)."
+    ),
+    alpha: float = typer.Option(
+        ALPHA, "--alpha", min=1e-6, max=0.5, help="False discovery rate over all looks."
+    ),
+    db: Path | None = DB_OPTION,
+) -> None:
+    """Look again every --interval during the window; stop at the first flag (exit 1) or when it ends."""
+    step = parse_duration(interval)
+    win = parse_duration(window)
+    if step <= timedelta(0):
+        raise typer.BadParameter("--interval must be positive")
+    limit_s = parse_duration(max_wait).total_seconds() if max_wait else None
+    start = parse_time(since) if since else None
+    store = open_store_or_exit(db)
+    try:
+        looks = planned_looks(store, window=win, interval=step, since=start, revision=revision)
+    except AnalyzeError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        store.close()
+    per_look = alpha / looks
+    started = time.monotonic()
+    look = 0
+    while True:
+        look += 1
+        result = _run(db, baseline, window, since, revision, per_look)
+        flagged = result.flagged
+        elapsed_min = result.window_elapsed.total_seconds() / 60
+        console.print(
+            f"look {look}/{looks}: {elapsed_min:.0f} min into the window, {result.window_traces:,} traces, "
+            f"{len(result.findings)} signature(s), {len(flagged)} flagged (level {per_look:.2g} per look)"
+        )
+        if flagged:
+            _print(result, 30)
+            raise typer.Exit(1)
+        if result.complete or look >= looks:
+            console.print("[green]Window over: nothing flagged.[/]")
+            raise typer.Exit(0)
+        if limit_s is not None and time.monotonic() - started + step.total_seconds() > limit_s:
+            console.print("Stopped (--max-wait reached): nothing flagged so far.")
+            raise typer.Exit(0)
+        time.sleep(step.total_seconds())
+
+
+def signatures(
+    since: str | None = typer.Option(
+        None, "--since", help="Only failures after this time (ISO or a duration ago)."
+    ),
+    limit: int = typer.Option(50, "--limit", min=1, help="Rows to show."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    db: Path | None = DB_OPTION,
+) -> None:
+    """Failure signatures with counts, first/last seen and the first revision that showed them."""
+    start = parse_time(since) if since else None
+    store = open_store_or_exit(db)
+    try:
+        rows = list_signatures(store, since=start)
+    finally:
+        store.close()
+    if as_json:
+        for row in rows[:limit]:
+            typer.echo(
+                json.dumps(
+                    {
+                        "signature": row.signature.model_dump(mode="json"),
+                        "count": row.count,
+                        "first_seen": row.first_seen.isoformat(),
+                        "last_seen": row.last_seen.isoformat(),
+                        "first_revision": row.first_revision,
+                        "last_revision": row.last_revision,
+                        "example_trace_ids": row.example_trace_ids,
+                    }
+                )
+            )
+        return
+    if not rows:
+        console.print("No failing traces.")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in (
+        "signature",
+        "type @ frame",
+        "template",
+        "count",
+        "first seen",
+        "last seen",
+        "first revision",
+    ):
+        table.add_column(column, overflow="fold", no_wrap=column not in ("template", "type @ frame"))
+    for row in rows[:limit]:
+        sig = row.signature
+        table.add_row(
+            sig.signature_id[:10],
+            " ← ".join(sig.exception_types) + (f" @ {sig.frame}" if sig.frame else ""),
+            sig.template[:160] or "(no message)",
+            str(row.count),
+            _when(row.first_seen),
+            _when(row.last_seen),
+            (row.first_revision or "—")[:10],
+        )
+    console.print(table)
+    if len(rows) > limit:
+        console.print(f"… {len(rows) - limit} more (use --limit).")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze_cmd)
+    app.command("watch")(watch)
+    app.command("signatures")(signatures)
