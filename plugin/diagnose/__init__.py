@@ -26,5 +26,13 @@ __all__ = [
     "auto_decision",
     "commit_message",
     "diagnose",
+    "example_script",
     "render_trace",
 ]
+
+
+def example_script() -> str:
+    """``scripted:<path>`` of the recorded answers for the bundled example agent's seeded regression."""
+    from pathlib import Path
+
+    return "scripted:" + str(Path(__file__).with_name("support_agent_scripted.yaml"))
