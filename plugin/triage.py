@@ -718,3 +718,52 @@ def finding_from_store(store: Store, *, trace_id: str | None = None, signature: 
         example_trace_ids=newest,
         first_revision=first_seen,
     )
+
+
+def select_finding(
+    store: Store,
+    *,
+    trace_id: str | None = None,
+    signature: str | None = None,
+    finding_json: str | None = None,
+) -> Finding:
+    """The finding to triage: from a Finding or ``tracemend analyze --json`` document (chosen by
+    ``signature``, else the first flagged one), from the analyzer's findings for the newest deploy, or
+    built from the store for the trace's or signature's failures."""
+    import json
+
+    if finding_json is not None:
+        try:
+            data = json.loads(finding_json)
+        except ValueError as exc:
+            raise TriageError(f"not JSON: {exc}") from None
+        candidates = data.get("findings") if isinstance(data, dict) and "findings" in data else [data]
+        findings = []
+        for item in candidates or []:
+            try:
+                findings.append(Finding.model_validate(item))
+            except ValueError as exc:
+                raise TriageError(f"not a Finding: {str(exc).splitlines()[0]}") from None
+        if signature:
+            findings = [f for f in findings if f.signature.signature_id.startswith(signature.strip().lower())]
+        flagged = [f for f in findings if f.verdict != "noise"] or findings
+        if not flagged:
+            raise TriageError(
+                "no finding in the file" + (f" for signature {signature!r}" if signature else "")
+            )
+        return flagged[0]
+    if signature:
+        try:
+            from .analyze import AnalyzeError, analyze
+        except ImportError:  # the analyzer is not part of this build
+            analyze = None  # type: ignore[assignment]
+        if analyze is not None:
+            try:
+                analysis = analyze(store)
+            except AnalyzeError:
+                analysis = None
+            prefix = signature.strip().lower()
+            for f in analysis.findings if analysis is not None else []:
+                if f.signature.signature_id.startswith(prefix) and f.example_trace_ids:
+                    return f
+    return finding_from_store(store, trace_id=trace_id, signature=signature)

@@ -163,7 +163,9 @@ def register(app: typer.Typer) -> None:
         trace: str = typer.Option(None, "--trace", help="A failing trace: triage its signature."),
         signature: str = typer.Option(None, "--signature", "-s", help="A signature id (or prefix)."),
         finding_file: Path = typer.Option(
-            None, "--finding", help="A Finding as JSON (from tracemend analyze --json)."
+            None,
+            "--finding",
+            help="A Finding, or the output of tracemend analyze --json (pick one with --signature).",
         ),
         wide: bool = typer.Option(False, "--wide", help="Every revision since the signature first appeared."),
         base: str = typer.Option(
@@ -178,20 +180,19 @@ def register(app: typer.Typer) -> None:
         """Did the last change cause this failure? Classify the changed files, then (if runtime files
         changed) ask for a causal verdict; recommend fix-forward or roll-back with the exact command."""
         from .. import triage as tri
-        from ..records import Finding
 
-        if sum(x is not None for x in (trace, signature, finding_file)) != 1:
-            raise _fail("give exactly one of --trace, --signature, --finding")
+        if (trace is None) == (finding_file is None and signature is None) or (trace and signature):
+            raise _fail("give --trace, or --signature, or --finding (optionally with --signature)")
         store = open_store_or_exit(db)
         r = _open_repo(repo)
         try:
+            text = None
             if finding_file is not None:
                 try:
-                    finding = Finding.model_validate_json(finding_file.read_text(encoding="utf-8"))
-                except (OSError, ValueError) as exc:
-                    raise _fail(f"{finding_file}: not a Finding ({str(exc).splitlines()[0]})") from None
-            else:
-                finding = tri.finding_from_store(store, trace_id=trace, signature=signature)
+                    text = finding_file.read_text(encoding="utf-8")
+                except OSError as exc:
+                    raise _fail(f"{finding_file}: {exc.strerror}") from None
+            finding = tri.select_finding(store, trace_id=trace, signature=signature, finding_json=text)
             result = tri.triage(finding, store, r, model=model, wide=wide, base=base, head=head)
         except tri.TriageError as exc:
             raise _fail(str(exc)) from None

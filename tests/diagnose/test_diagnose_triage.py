@@ -275,3 +275,26 @@ def test_apply_to_working_tree_is_all_or_nothing(agent_repo: AgentRepo) -> None:
     assert agent_repo.snapshot() == before
     assert vcs.apply_to_working_tree(repo, patch) == ["shopbot/pricing.py"]
     assert "COUPONS.get" in (agent_repo.root / "shopbot/pricing.py").read_text()
+
+
+def test_select_finding_from_analyze_json_and_from_the_store(agent_repo: AgentRepo) -> None:
+    noise = _finding(1, 100, ["ValueError"]).model_copy(update={"verdict": "noise"})
+    flagged = _finding(40, 100, ["KeyError"]).model_copy(
+        update={"signature": Signature(signature_id="abc999", signature_version=1, template="t")}
+    )
+    doc = json.dumps(
+        {"revision": "x", "findings": [noise.model_dump(mode="json"), flagged.model_dump(mode="json")]}
+    )
+    with Store(agent_repo.db, create=False) as store:
+        assert tri.select_finding(store, finding_json=doc).signature.signature_id == "abc999"
+        assert (
+            tri.select_finding(store, finding_json=doc, signature="sig1").signature.signature_id == "sig123"
+        )
+        with pytest.raises(tri.TriageError, match="no finding"):
+            tri.select_finding(store, finding_json=doc, signature="zzz")
+        with pytest.raises(tri.TriageError, match="not a Finding"):
+            tri.select_finding(store, finding_json='{"findings": [{"nope": 1}]}')
+        by_trace = tri.select_finding(store, trace_id=agent_repo.failing[0])
+        by_sig = tri.select_finding(store, signature=by_trace.signature.signature_id[:10])
+    assert by_sig.signature.signature_id == by_trace.signature.signature_id
+    assert set(by_sig.example_trace_ids) == set(agent_repo.failing)
