@@ -699,14 +699,20 @@ def finding_from_store(store: Store, *, trace_id: str | None = None, signature: 
     window_count = per_rev[head or "unknown"]
     expected = baseline_count / baseline_exposure * window_exposure if baseline_exposure else 0.0
     newest = [t.trace_id for t in reversed(examples) if t.code_version.commit == head][:5]
-    return Finding(
-        signature=Signature(
+    try:
+        from .signatures import signature_of
+    except ImportError:  # the analyzer is not part of this build
+        sig = Signature(
             signature_id=sig_id,
             signature_version=1,
             kind="exception" if exc_types else "error_status",
             exception_types=exc_types,
             template=template,
-        ),
+        )
+    else:
+        sig = signature_of(examples[-1])
+    return Finding(
+        signature=sig,
         baseline_count=baseline_count,
         baseline_exposure=baseline_exposure,
         window_count=window_count,

@@ -119,7 +119,9 @@ def render_proposal(proposal) -> None:  # Proposal
     )
     if proposal.explanation:
         console.print(Text(proposal.explanation, style="dim"))
-    console.print(Syntax(proposal.diff, "diff", theme="ansi_dark", background_color="default"))
+    console.print(
+        Syntax(proposal.diff, "diff", theme="ansi_dark", background_color="default", word_wrap=True)
+    )
     verdict = proposal.comparison.verdict if proposal.comparison is not None else "applies and compiles"
     console.print(f"[bold]sandbox rerun:[/] [{_VERDICT_STYLE.get(verdict, 'bold')}]{verdict}[/]{label}")
     console.print(render_comparison(proposal.comparison))

@@ -23,7 +23,9 @@ def signature_key(trace: Trace) -> tuple[str, str]:
     if signature_of is not None:
         sig = signature_of(trace)
         if sig is not None:
-            return sig.signature_id, sig.template
+            kind = sig.exception_types[0].rsplit(".", 1)[-1] if sig.exception_types else sig.kind
+            where = f" in {sig.frame}" if sig.frame else ""
+            return sig.signature_id, f"{kind}: {sig.template}{where}"
     err = trace.error
     if err is None:
         return f"status:{trace.status}", f"{trace.entry_point} ended with status {trace.status}"
