@@ -21,7 +21,8 @@ from .changes import (
 )
 from .compare import compare
 from .rerun import parse_overrides, recorded_result, rerun_traces, sandbox_env
-from .verify import Verification, verify_change
+from .select import SelectionError, sample_passing, select_traces
+from .verify import Verification, rerun_recorded, verify_change
 from .worktree import SandboxError, isolated_worktree, worktree_commit
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Edit",
     "EditMiss",
     "SandboxError",
+    "SelectionError",
     "Verification",
     "apply_change",
     "apply_edits",
@@ -40,8 +42,11 @@ __all__ = [
     "parse_edits",
     "parse_overrides",
     "recorded_result",
+    "rerun_recorded",
     "rerun_traces",
+    "sample_passing",
     "sandbox_env",
+    "select_traces",
     "verify_change",
     "worktree_commit",
 ]

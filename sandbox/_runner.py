@@ -35,7 +35,7 @@ class _FromWorktree(importlib.abc.MetaPathFinder):
             spec = finder.find_spec(name, path, target)
             if spec is None:
                 continue
-            origin = spec.origin or ""
+            origin = os.path.realpath(spec.origin) if spec.origin else ""
             if not origin.startswith(self.source):
                 return spec
             mirrored = self.worktree / origin[len(self.source) :]

@@ -86,6 +86,8 @@ def safe_path(root: Path, rel: str) -> Path:
             f"{rel}: absolute paths are not allowed; paths must be relative to the repository"
         )
     parts = PurePosixPath(rel.replace("\\", "/")).parts
+    if not parts:
+        raise ChangeRejected(f"{rel!r}: names the repository itself, not a file")
     if ".." in parts:
         raise ChangeRejected(f"{rel}: '..' in a path would leave the repository")
     if any(p.lower() == ".git" for p in parts):
@@ -101,6 +103,13 @@ def safe_path(root: Path, rel: str) -> Path:
     if inside.parts and inside.parts[0].lower() == ".git":
         raise ChangeRejected(f"{rel}: resolves into .git (symlink); edits to .git are not allowed")
     return real
+
+
+def _normalise(rel: str) -> str:
+    """One spelling per file (``./a//b.py`` → ``a/b.py``), so that edits to it accumulate."""
+    if not rel.strip():
+        return rel  # left for safe_path to reject
+    return PurePosixPath(rel.replace("\\", "/")).as_posix()
 
 
 def _read_text(path: Path, rel: str) -> str:
@@ -128,6 +137,7 @@ class _Pending:
 
     def current(self, rel: str) -> str | None:
         """Contents as changed so far (``\\n`` line endings), None if the file does not exist."""
+        rel = _normalise(rel)
         if rel in self.after:
             return self.after[rel]
         path = safe_path(self.root, rel)
@@ -148,7 +158,7 @@ class _Pending:
         if text is not None and "\x00" in text:
             raise ChangeRejected(f"{rel}: NUL byte in new content; binary changes are not allowed")
         self.current(rel)
-        self.after[rel] = text
+        self.after[_normalise(rel)] = text
 
     def touched(self) -> list[str]:
         return [rel for rel in self.after if self.after[rel] != self.before.get(rel)]
@@ -157,16 +167,14 @@ class _Pending:
         out: list[str] = []
         for rel in self.touched():
             old, new = self.before.get(rel), self.after[rel]
-            out.extend(
-                difflib.unified_diff(
-                    (old or "").splitlines(keepends=True),
-                    (new or "").splitlines(keepends=True),
-                    fromfile="/dev/null" if old is None else f"a/{rel}",
-                    tofile="/dev/null" if new is None else f"b/{rel}",
-                )
-            )
-            if out and not out[-1].endswith("\n"):
-                out[-1] += "\n\\ No newline at end of file\n"
+            for line in difflib.unified_diff(
+                (old or "").splitlines(keepends=True),
+                (new or "").splitlines(keepends=True),
+                fromfile="/dev/null" if old is None else f"a/{rel}",
+                tofile="/dev/null" if new is None else f"b/{rel}",
+            ):
+                # A last line without a newline, on either side, is marked as git marks it.
+                out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
         return "".join(out)
 
     def compile_errors(self) -> list[str]:
@@ -368,6 +376,8 @@ def _closest(content: list[str], search: list[str]) -> tuple[str | None, int | N
 
 
 def _lines(text: str) -> list[str]:
+    if not text:
+        return []
     return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
 
 
@@ -498,20 +508,22 @@ def _hunk_lines(hunk: object) -> tuple[list[str], list[str], bool]:
     """(source lines, target lines, whether the target's last line has no newline)."""
     source: list[str] = []
     target: list[str] = []
-    no_newline = False
+    target_no_newline = False
     last_type = None
     for line in hunk:  # type: ignore[attr-defined]
         value = line.value.rstrip("\n").rstrip("\r")
         if line.line_type == "\\":
+            # The marker qualifies the line before it: a context line is the last of both sides, an
+            # added line the last of the target; after a removed line it says nothing of the target.
             if last_type in ("+", " "):
-                no_newline = True
+                target_no_newline = True
             continue
         last_type = line.line_type
         if line.line_type in (" ", "-"):
             source.append(value)
         if line.line_type in (" ", "+"):
             target.append(value)
-    return source, target, no_newline
+    return source, target, target_no_newline
 
 
 def _apply_hunks(rel: str, content: str, hunks: list[object]) -> tuple[str | None, list[EditMiss]]:
@@ -520,8 +532,9 @@ def _apply_hunks(rel: str, content: str, hunks: list[object]) -> tuple[str | Non
     offset = 0
     misses: list[EditMiss] = []
     for number, hunk in enumerate(hunks, 1):
-        source, target, no_newline = _hunk_lines(hunk)
-        expected = max(0, hunk.source_start - 1 + offset) if source else hunk.source_start + offset  # type: ignore[attr-defined]
+        source, target, target_no_newline = _hunk_lines(hunk)
+        start = hunk.source_start  # type: ignore[attr-defined]
+        expected = max(0, start - 1 + offset) if source else start + offset
         if not source:
             at = min(expected, len(lines))
         else:
@@ -534,24 +547,26 @@ def _apply_hunks(rel: str, content: str, hunks: list[object]) -> tuple[str | Non
                     if [line.rstrip() for line in lines[i : i + len(source)]] == loose
                 ]
             if not candidates:
-                closest, start = _closest(lines, source)
+                closest, closest_at = _closest(lines, source)
                 misses.append(
                     EditMiss(
                         path=rel,
                         search="".join(line + "\n" for line in source),
-                        reason=f"hunk {number} (@@ -{hunk.source_start},{hunk.source_length} @@) does not "  # type: ignore[attr-defined]
+                        reason=f"hunk {number} (@@ -{start},{hunk.source_length} @@) does not "  # type: ignore[attr-defined]
                         "apply: its context and removed lines are not in the file",
                         closest=closest,
-                        closest_start_line=start,
+                        closest_start_line=closest_at,
                     )
                 )
                 continue
             # Like patch(1): the occurrence nearest to where the hunk says it belongs.
             at = min(candidates, key=lambda i: abs(i - expected))
+        reaches_end = at + len(source) >= len(lines)
         lines = lines[:at] + target + lines[at + len(source) :]
         offset += len(target) - len(source)
-        if no_newline and at + len(target) >= len(lines):
-            trailing_nl = False
+        if reaches_end and (target or source):
+            # The hunk rewrote the end of the file: its marker (or the lack of one) decides.
+            trailing_nl = not target_no_newline
     if misses:
         return None, misses
     return "\n".join(lines) + ("\n" if trailing_nl and lines else ""), []
@@ -560,6 +575,53 @@ def _apply_hunks(rel: str, content: str, hunks: list[object]) -> tuple[str | Non
 _FORBIDDEN_MODES = re.compile(
     r"^(new file mode|new mode|old mode|deleted file mode) (120000|160000)", re.MULTILINE
 )
+
+
+_HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@(.*)$")
+
+
+def _recount_hunks(diff: str) -> str:
+    """The diff with each hunk header's line counts recomputed from the lines that follow it.
+
+    A hunk ends at the next hunk or file header or at a line that cannot belong to a hunk; an empty line
+    inside a hunk is taken as a blank context line (its leading space stripped by an editor).
+    """
+    lines = diff.replace("\r\n", "\n").split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        match = _HUNK_HEADER.match(lines[i])
+        if not match:
+            out.append(lines[i])
+            i += 1
+            continue
+        body: list[str] = []
+        j = i + 1
+        while j < len(lines):
+            line = lines[j]
+            if _HUNK_HEADER.match(line) or line.startswith(("diff --git ", "--- ", "+++ ")):
+                break
+            if line == "":
+                # A blank line is context only if the hunk goes on after it.
+                rest = lines[j + 1 :]
+                if not rest or not rest[0] or rest[0][0] not in " +-\\":
+                    break
+                line = " "
+            elif line[0] not in " +-\\":
+                break
+            body.append(line)
+            j += 1
+        if not body:  # nothing to recount: leave the header for the parser to reject
+            out.append(lines[i])
+            i = j
+            continue
+        source = sum(1 for line in body if line[0] in " -")
+        target = sum(1 for line in body if line[0] in " +")
+        old_start, new_start, tail = match.groups()
+        out.append(f"@@ -{old_start},{source} +{new_start},{target} @@{tail}")
+        out.extend(body)
+        i = j
+    return "\n".join(out)
 
 
 def apply_patch(root: Path, diff: str) -> ApplyResult:
@@ -578,7 +640,12 @@ def apply_patch(root: Path, diff: str) -> ApplyResult:
     try:
         patch = PatchSet(diff)
     except UnidiffParseError as exc:
-        raise ChangeRejected(f"not a valid unified diff: {exc}") from None
+        # Models miscount hunk lengths and editors strip the space of blank context lines; recount
+        # the hunks and parse again before giving up.
+        try:
+            patch = PatchSet(_recount_hunks(diff))
+        except UnidiffParseError:
+            raise ChangeRejected(f"not a valid unified diff: {exc}") from None
     if not len(patch):
         raise ChangeRejected("the diff names no file changes")
     pending = _Pending(Path(root))

@@ -155,6 +155,8 @@ def _run_one(
             TRACEMEND_PROJECT_ROOT=str(workdir),
             PYTHONDONTWRITEBYTECODE="1",
             PYTHONSAFEPATH="1",
+            # A crash in C code (segfault) leaves the Python stack in the stderr tail.
+            PYTHONFAULTHANDLER="1",
         )
         if code_version:
             child_env["TRACEMEND_CODE_VERSION"] = code_version

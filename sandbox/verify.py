@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+
 from tracemend.records import Comparison, Trace
 
 from .changes import ApplyResult, Edit, apply_change
 from .compare import compare
-from .rerun import rerun_traces
-from .worktree import _git, isolated_worktree, worktree_commit
+from .rerun import recorded_result, rerun_traces
+from .worktree import SandboxError, _git, isolated_worktree, worktree_commit
 
-__all__ = ["Verification", "verify_change"]
+__all__ = ["Verification", "rerun_recorded", "verify_change"]
 
 
 class Verification(BaseModel):
@@ -56,6 +57,13 @@ def verify_change(
     compile returns a Verification with ``apply.ok`` False and no comparison.
     """
     repo = Path(repo)
+    if config_overrides:
+        fixed_config = sorted({t.entry_point for t in [*failing, *passing] if not t.config_param})
+        if fixed_config:
+            raise SandboxError(
+                "config overrides need the config passed as an argument; it is set on the decorator of "
+                + ", ".join(fixed_config)
+            )
     source_root = Path(_git(repo).working_tree_dir or repo)
     traces = [*failing, *[t for t in passing if t.trace_id not in {f.trace_id for f in failing}]]
     patched = _has_change(change)
@@ -81,3 +89,38 @@ def verify_change(
         )
     comparison = compare(before, after, {t.trace_id for t in failing})
     return Verification(apply=applied, comparison=comparison, base_commit=base)
+
+
+def rerun_recorded(
+    repo: Path,
+    failing: Sequence[Trace],
+    passing: Sequence[Trace] = (),
+    *,
+    rev: str = "HEAD",
+    timeout: float = 30,
+    parallel: int = 2,
+    pass_env: list[str] | None = None,
+    progress: bool = False,
+) -> Verification:
+    """Rerun the traces at ``rev`` as they are and compare with what was recorded ("does it still fail?").
+
+    The "before" side is the recorded trace itself, so nothing runs twice.
+    """
+    repo = Path(repo)
+    source_root = Path(_git(repo).working_tree_dir or repo)
+    traces = [*failing, *[t for t in passing if t.trace_id not in {f.trace_id for f in failing}]]
+    with isolated_worktree(repo, rev) as tree:
+        base = worktree_commit(tree)
+        after = rerun_traces(
+            traces,
+            workdir=tree,
+            timeout=timeout,
+            parallel=parallel,
+            pass_env=pass_env,
+            progress=progress,
+            code_version=base,
+            source_root=source_root,
+        )
+    before = [recorded_result(t) for t in traces]
+    comparison = compare(before, after, {t.trace_id for t in failing})
+    return Verification(apply=ApplyResult(ok=True), comparison=comparison, base_commit=base)

@@ -8,8 +8,10 @@ on Ctrl-C, and stale registrations are pruned.
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,6 +48,7 @@ def isolated_worktree(repo: Path, rev: str = "HEAD") -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix="tracemend-sandbox-"))
     path = tmp / "worktree"
     added = False
+    restore = _terminate_as_interrupt()
     try:
         repository.git.execute(
             [
@@ -74,6 +77,28 @@ def isolated_worktree(repo: Path, rev: str = "HEAD") -> Iterator[Path]:
         except git.GitCommandError:
             pass
         repository.close()
+        restore()
+
+
+def _terminate_as_interrupt() -> Callable[[], None]:
+    """While a worktree exists, SIGTERM unwinds like Ctrl-C (so cleanup runs) instead of killing outright.
+
+    Only in the main thread and only when SIGTERM has its default action; returns the undo.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except (AttributeError, ValueError):
+        return lambda: None
+    if previous is not signal.SIG_DFL:
+        return lambda: None
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def worktree_commit(path: Path) -> str:

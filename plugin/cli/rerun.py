@@ -1,0 +1,119 @@
+"""``tracemend rerun``: rerun recorded inputs in an isolated worktree, optionally with a patch or config overrides.
+
+Exit codes: 0 the verdict is ``fixed`` (or ``unchanged`` for a what-if over passing inputs); 1 not fixed,
+partially fixed, regressed elsewhere, or the patch did not apply; 2 usage errors, unknown traces, a
+rejected (hostile or invalid) patch, or a directory that is not a git repository.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from ._common import DB_OPTION, console, err_console, open_store_or_exit
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("rerun")
+    def rerun(
+        trace_ids: list[str] = typer.Argument(None, help="Trace ids (or unambiguous prefixes) to rerun."),
+        signature: str = typer.Option(
+            None, "--signature", "-s", help="Rerun failing traces with this signature id."
+        ),
+        limit: int = typer.Option(20, "--limit", help="At most this many traces of a signature."),
+        patch: Path = typer.Option(
+            None, "--patch", "-p", help="Unified diff or SEARCH/REPLACE file to apply first ('-': stdin)."
+        ),
+        config: list[str] = typer.Option(
+            None, "--config", "-c", help="Config override key=value (JSON values parsed); repeatable."
+        ),
+        repo: Path = typer.Option(Path("."), "--repo", help="The git repository the agent's code lives in."),
+        rev: str = typer.Option("HEAD", "--rev", help="Revision to check out in the sandbox."),
+        passing: int = typer.Option(
+            3,
+            "--passing",
+            help="Also rerun this many recent passing traces per entry point (collateral check).",
+        ),
+        timeout: float = typer.Option(30.0, "--timeout", help="Seconds per rerun before it is killed."),
+        parallel: int = typer.Option(2, "--parallel", "-j", help="Reruns at the same time."),
+        pass_env: list[str] = typer.Option(
+            None,
+            "--pass-env",
+            help="Environment variable to pass to reruns (e.g. OPENAI_API_KEY); repeatable.",
+        ),
+        json_out: bool = typer.Option(False, "--json", help="Print the verification as JSON."),
+        db: Path = DB_OPTION,
+    ) -> None:
+        """Rerun traces in an isolated git worktree and compare before and after."""
+        from tracemend.sandbox import (
+            ChangeRejected,
+            SandboxError,
+            SelectionError,
+            parse_overrides,
+            rerun_recorded,
+            sample_passing,
+            select_traces,
+            verify_change,
+        )
+        from tracemend.sandbox.render import render_verification
+
+        if not trace_ids and not signature:
+            err_console.print("[red]error:[/] give trace ids or --signature")
+            raise typer.Exit(2)
+        try:
+            overrides = parse_overrides(config or [])
+        except ValueError as exc:
+            err_console.print(f"[red]error:[/] --config {exc}")
+            raise typer.Exit(2) from None
+        change: str | None = None
+        if patch is not None:
+            try:
+                change = sys.stdin.read() if str(patch) == "-" else patch.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                err_console.print(f"[red]error:[/] cannot read {patch}: {exc}")
+                raise typer.Exit(2) from None
+        store = open_store_or_exit(db)
+        try:
+            failing, chosen_passing = select_traces(store, trace_ids or [], signature=signature, limit=limit)
+            sample = (
+                sample_passing(store, [*failing, *chosen_passing], per_entry_point=passing) if passing else []
+            )
+        except SelectionError as exc:
+            err_console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        finally:
+            store.close()
+        others = [*chosen_passing, *sample]
+        common = dict(rev=rev, timeout=timeout, parallel=parallel, pass_env=pass_env or None)
+        progress = not json_out and err_console.is_terminal
+        try:
+            if change is None and not overrides:
+                result = rerun_recorded(repo, failing, others, progress=progress, **common)
+            else:
+                result = verify_change(
+                    repo,
+                    change,
+                    failing,
+                    others,
+                    config_overrides=overrides or None,
+                    progress=progress,
+                    **common,
+                )
+        except ChangeRejected as exc:
+            err_console.print(f"[red]change rejected:[/] {exc}")
+            raise typer.Exit(2) from None
+        except SandboxError as exc:
+            err_console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        if json_out:
+            typer.echo(result.model_dump_json(indent=2))
+        else:
+            render_verification(result, console)
+        if not result.apply.ok or result.comparison is None:
+            if not json_out:
+                err_console.print("[red]the change did not apply; nothing was rerun[/]")
+            raise typer.Exit(1)
+        verdict = result.comparison.verdict
+        raise typer.Exit(0 if verdict in ("fixed", "unchanged") else 1)
