@@ -93,7 +93,7 @@ class Analysis:
 
 def find_deploy(store: Store, revision: str | None = None) -> tuple[str | None, datetime]:
     """(commit, first trace time) of ``revision`` (a commit or prefix) or of the newest code version."""
-    versions = store.code_versions()
+    versions = store.first_trace_by_revision()
     if revision:
         matches = [v for v in versions if v[0].startswith(revision.strip().lower())]
         if not matches:

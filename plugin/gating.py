@@ -81,34 +81,34 @@ def fit_baseline(baseline_hourly: np.ndarray, baseline_traffic: np.ndarray) -> B
         empty = np.zeros(0)
         return BaselineModel(empty, empty.astype(bool), empty, empty, total_t, H, DEFAULT_DISPERSION)
     total = c.sum(axis=1)
-    # Two mean models for each hour: proportional to traffic, or flat in time.
+    # Two mean models for each hour: proportional to traffic (e = C·w[h], w = traffic share) or flat in
+    # time (e = C/H). Their moment sums reduce to Σc², Σc·w and Σw², so no [S, H] temporaries.
     share = traffic / total_t
-    e_traffic = total[:, None] * share[None, :]
-    e_clock = np.repeat((total / H)[:, None], H, axis=1)
-    phi_t = _moment_dispersion(c, e_traffic)
-    phi_c = _moment_dispersion(c, e_clock)
+    sum_c2 = np.einsum("ij,ij->i", c, c)
+    sum_cw = c @ share
+    sum_w2 = float(share @ share)
+    phi_t = _moment_dispersion(sum_c2 - 2 * total * sum_cw + total**2 * sum_w2 - total, total**2 * sum_w2)
+    phi_c = _moment_dispersion(sum_c2 - total**2 / H - total, total**2 / H)
     # A signature follows the clock only when that fits clearly better (the traffic model is the default).
     per_hour = phi_c < 0.5 * phi_t - 0.05
     phi_raw = np.where(per_hour, phi_c, phi_t)
-    expected = np.where(per_hour[:, None], e_clock, e_traffic)
     # Pool the dispersion over well-observed signatures, then shrink each one toward it.
     well = total >= DISPERSION_PRIOR_WEIGHT
     pooled = float(np.median(phi_raw[well])) if well.any() else DEFAULT_DISPERSION
     pooled = min(max(pooled, 0.0), MAX_DISPERSION)
     phi = (total * phi_raw + DISPERSION_PRIOR_WEIGHT * pooled) / (total + DISPERSION_PRIOR_WEIGHT)
     # Variance of the weekly total relative to Poisson: the effective number of counts behind the rate.
-    sum_e = expected.sum(axis=1)
-    sum_e2 = (expected**2).sum(axis=1)
-    inflation = 1.0 + phi * np.divide(sum_e2, sum_e, out=np.zeros_like(sum_e), where=sum_e > 0)
+    # Σe = C under both models; Σe² = C²Σw² (traffic) or C²/H (clock).
+    inflation = 1.0 + phi * total * np.where(per_hour, 1.0 / H, sum_w2)
     shape = (total + JEFFREYS_SHAPE) / inflation
     rate = np.where(per_hour, (total + JEFFREYS_SHAPE) / H, (total + JEFFREYS_SHAPE) / total_t)
     return BaselineModel(rate, per_hour, phi, shape, total_t, H, pooled)
 
 
-def _moment_dispersion(c: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Method-of-moments φ for var = μ + φμ² (clipped to [0, MAX_DISPERSION])."""
-    num = ((c - e) ** 2 - c).sum(axis=1)
-    den = (e**2).sum(axis=1)
+def _moment_dispersion(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Method-of-moments φ for var = μ + φμ²: Σ[(c − e)² − c] / Σe², clipped to [0, MAX_DISPERSION]."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
     phi = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
     return np.clip(phi, 0.0, MAX_DISPERSION)
 

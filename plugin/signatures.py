@@ -307,8 +307,16 @@ def signature_from_dict(
 ) -> tuple[str, str, list[str], str | None, str]:
     """Fast path for scans over raw stored JSON: (signature_id, kind, types, frame, template).
 
-    Equal to ``signature_of`` on the parsed trace, without building pydantic models.
+    Equal to ``signature_of`` on the parsed trace, without building pydantic models. The capture
+    layer stores a failure that raised nothing as an error of type ``tracemend.FailedAssertion`` or
+    ``tracemend.ErrorStatus`` without frames; that gets the same signature as the bare status.
     """
+    status_message = ""
+    is_status = error and error.get("type") in (FAILED_ASSERTION_TYPE, ERROR_STATUS_TYPE)
+    if is_status and not error.get("frames") and not error.get("cause"):  # type: ignore[union-attr]
+        status = "failed_assertion" if error["type"] == FAILED_ASSERTION_TYPE else "error"  # type: ignore[index]
+        status_message = error.get("message") or ""  # type: ignore[union-attr]
+        error = None
     if error:
         chain: list[dict[str, Any]] = []
         err: dict[str, Any] | None = error
@@ -336,8 +344,8 @@ def signature_from_dict(
         return signature_id("exception", types, frame, tmpl), kind, types, frame, tmpl
     kind = "failed_assertion" if status == "failed_assertion" else "error_status"
     etype = FAILED_ASSERTION_TYPE if kind == "failed_assertion" else ERROR_STATUS_TYPE
-    msg = ""
-    meta = metadata or {}
+    msg = status_message
+    meta = {} if msg else (metadata or {})
     for key in ("assertion", "failed_assertion", "error", "error_message", "reason", "message"):
         value = meta.get(key)
         if isinstance(value, str) and value.strip():
@@ -350,7 +358,7 @@ def signature_from_dict(
                     break
             if msg:
                 break
-    if not msg and isinstance(output, dict):
+    if not msg and isinstance(output, dict) and not status_message:
         for key in ("error", "reason", "message"):
             if isinstance(output.get(key), str):
                 msg = output[key]

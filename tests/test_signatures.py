@@ -186,6 +186,24 @@ def test_non_exception_failures_have_signatures() -> None:
     assert fa.frame == "app.agent:run"
 
 
+def test_status_failures_stored_by_the_writer_match_bare_statuses() -> None:
+    """@track stores a failed assertion as an error of type tracemend.FailedAssertion without frames."""
+    bare = signature_of(
+        _trace(status="failed_assertion", error=None, metadata={"assertion": "cites order 12"})
+    )
+    stored = signature_of(
+        _trace(
+            status="failed_assertion", error=ErrorInfo(type=FAILED_ASSERTION_TYPE, message="cites order 7")
+        )
+    )
+    assert stored.signature_id == bare.signature_id
+    assert stored.kind == "failed_assertion" and stored.frame == "app.agent:run"
+    status = signature_of(
+        _trace(status="error", error=ErrorInfo(type=ERROR_STATUS_TYPE, message="quota hit"))
+    )
+    assert status.kind == "error_status" and status.template == "quota hit"
+
+
 def test_version_is_part_of_the_id(monkeypatch: pytest.MonkeyPatch) -> None:
     trace = _trace(error=_error("'uk'", 12))
     before = signature_of(trace).signature_id
