@@ -8,10 +8,12 @@ verified, ``--no-input``, no terminal, budget exhausted), 2 usage errors (bad id
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
@@ -36,8 +38,16 @@ _CHANGE_STYLE = {
 }
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """Untrusted text (model output, traces) without terminal control characters (ESC, BEL, ...)."""
+    return _CONTROL.sub("", text)
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}")
+    err_console.print(f"[red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -67,7 +77,7 @@ def render_triage(result) -> None:  # TriageResult
     table.add_column("why", style="dim")
     for cf in v.changed_files:
         style = "bold" if cf.file_class == "runtime" else "dim"
-        table.add_row(cf.path, Text(cf.file_class, style=style), cf.reason)
+        table.add_row(Text(clean(cf.path)), Text(cf.file_class, style=style), Text(clean(cf.reason)))
     console.print(table)
     label = " [dim](scripted model)[/]" if v.scripted else ""
     caused = "[red]caused by this change[/]" if v.caused_by_change else "[green]not caused by this change[/]"
@@ -75,13 +85,13 @@ def render_triage(result) -> None:  # TriageResult
         f"\n[bold]verdict:[/] {caused} — decision [bold]{v.decision}[/], confidence {v.confidence:.0%}{label}"
     )
     console.print(f"[bold]severity:[/] {result.severity.describe()}")
-    console.print(Text(v.reasoning))
+    console.print(Text(clean(v.reasoning)))
     if v.linked_lines:
         console.print("[bold]changed lines on the error's path:[/]")
         for line in v.linked_lines:
-            console.print(Text("  " + line))
-    console.print(f"\n[bold]recommendation:[/] {v.recommendation}")
-    console.print(f"[bold]next:[/] {v.next_command}")
+            console.print(Text(clean("  " + line)))
+    console.print(f"\n[bold]recommendation:[/] {escape(v.recommendation)}")
+    console.print(f"[bold]next:[/] {escape(v.next_command)}")
 
 
 def render_comparison(comparison) -> Table | Text:  # Comparison | None
@@ -100,8 +110,8 @@ def render_comparison(comparison) -> Table | Text:  # Comparison | None
         table.add_row(
             item.source_trace_id[:12],
             "failing" if item.was_failing else "passing",
-            before,
-            after,
+            Text(clean(before)),
+            Text(clean(after)),
             Text(item.change, style=_CHANGE_STYLE.get(item.change, "")),
         )
     return table
@@ -109,18 +119,18 @@ def render_comparison(comparison) -> Table | Text:  # Comparison | None
 
 def render_proposal(proposal) -> None:  # Proposal
     label = "  [yellow](scripted model)[/]" if proposal.scripted else ""
-    body = Text(proposal.root_cause)
+    body = Text(clean(proposal.root_cause))
     if proposal.locations:
-        body.append("\nat " + ", ".join(proposal.locations), style="cyan")
+        body.append(clean("\nat " + ", ".join(proposal.locations)), style="cyan")
     console.print(
         Panel(
             body, title="root cause" + (" (scripted model)" if proposal.scripted else ""), title_align="left"
         )
     )
     if proposal.explanation:
-        console.print(Text(proposal.explanation, style="dim"))
+        console.print(Text(clean(proposal.explanation), style="dim"))
     console.print(
-        Syntax(proposal.diff, "diff", theme="ansi_dark", background_color="default", word_wrap=True)
+        Syntax(clean(proposal.diff), "diff", theme="ansi_dark", background_color="default", word_wrap=True)
     )
     verdict = proposal.comparison.verdict if proposal.comparison is not None else "applies and compiles"
     console.print(f"[bold]sandbox rerun:[/] [{_VERDICT_STYLE.get(verdict, 'bold')}]{verdict}[/]{label}")
@@ -132,7 +142,7 @@ def render_proposal(proposal) -> None:  # Proposal
     if proposal.suggested_assertions:
         console.print("[bold]assertions for the regression case:[/]")
         for a in proposal.suggested_assertions:
-            console.print(Text("  - " + a))
+            console.print(Text(clean("  - " + a)))
 
 
 class TerminalUI:
@@ -143,7 +153,7 @@ class TerminalUI:
         from ..diagnose import render_trace
 
         console.print(
-            Panel(Text(render_trace(trace)), title=f"trace {trace.trace_id[:12]}", title_align="left")
+            Panel(Text(clean(render_trace(trace))), title=f"trace {trace.trace_id[:12]}", title_align="left")
         )
 
     def ask(self, prompt: str) -> str | None:
@@ -153,7 +163,7 @@ class TerminalUI:
             return None
 
     def info(self, message: str) -> None:
-        console.print(Text(message, style="italic"))
+        console.print(Text(clean(message), style="italic"))
 
 
 # --- commands -----------------------------------------------------------------------------------------
@@ -260,7 +270,7 @@ def register(app: typer.Typer) -> None:
         )
         result = diagnose(req, model=model, budget=Budget(max_steps=max_steps, max_tokens=max_tokens))
         for line in result.log:
-            err_console.print(Text("  · " + line, style="dim"))
+            err_console.print(Text(clean("  · " + line), style="dim"))
         err_console.print(
             f"[dim]{result.model_calls} model calls, {result.tokens} tokens{' (scripted model)' if result.scripted else ''}[/]"
         )
@@ -293,8 +303,8 @@ def register(app: typer.Typer) -> None:
             applied = apply_approved(root, proposal, branch=branch)
         except vcs.VcsError as exc:
             raise _fail(f"could not apply the approved fix: {exc}", 1) from None
-        console.print(f"[green]done:[/] {applied.summary}")
-        console.print(f"[bold]undo:[/] {applied.undo}")
+        console.print(f"[green]done:[/] {escape(applied.summary)}")
+        console.print(f"[bold]undo:[/] {escape(applied.undo)}")
         if proposal.suggested_assertions and proposal.trace_ids:
             quoted = " ".join("--assert " + json.dumps(a) for a in proposal.suggested_assertions[:3])
-            console.print(f"[bold]lock it:[/] tracemend lock {proposal.trace_ids[0][:12]} {quoted}")
+            console.print(f"[bold]lock it:[/] tracemend lock {proposal.trace_ids[0][:12]} {escape(quoted)}")
