@@ -191,6 +191,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Did the last change cause this failure? Classify the changed files, then (if runtime files
         changed) ask for a causal verdict; recommend fix-forward or roll-back with the exact command."""
+        from .. import llm
         from .. import triage as tri
 
         if (trace is None) == (finding_file is None and signature is None) or (trace and signature):
@@ -208,6 +209,8 @@ def register(app: typer.Typer) -> None:
             result = tri.triage(finding, store, r, model=model, wide=wide, base=base, head=head)
         except tri.TriageError as exc:
             raise _fail(str(exc)) from None
+        except llm.ModelError as exc:  # the verdict could not be obtained: fail closed, say why
+            raise _fail(f"triage needs a model verdict and did not get one: {exc}", 1) from None
         if as_json:
             print(result.verdict.model_dump_json(indent=2))
         else:
@@ -268,11 +271,19 @@ def register(app: typer.Typer) -> None:
         err_console.print(
             f"[dim]diagnosing {what} ({len(req.failing)} failing, {len(req.passing)} passing traces)…[/]"
         )
-        result = diagnose(req, model=model, budget=Budget(max_steps=max_steps, max_tokens=max_tokens))
+        from .. import llm
+        from ..sandbox import SandboxError
+
+        try:
+            with llm.track_usage() as usage:
+                result = diagnose(req, model=model, budget=Budget(max_steps=max_steps, max_tokens=max_tokens))
+        except SandboxError as exc:
+            raise _fail(f"the sandbox could not run: {exc}", 1) from None
         for line in result.log:
             err_console.print(Text(clean("  · " + line), style="dim"))
         err_console.print(
-            f"[dim]{result.model_calls} model calls, {result.tokens} tokens{' (scripted model)' if result.scripted else ''}[/]"
+            f"[dim]{usage.calls} model calls, {usage.prompt_tokens + usage.completion_tokens} tokens, "
+            f"${usage.cost:.4f}{' (scripted model)' if result.scripted else ''}[/]"
         )
         proposal = result.proposal
         if proposal is None:

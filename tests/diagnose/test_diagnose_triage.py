@@ -298,3 +298,26 @@ def test_select_finding_from_analyze_json_and_from_the_store(agent_repo: AgentRe
         by_sig = tri.select_finding(store, signature=by_trace.signature.signature_id[:10])
     assert by_sig.signature.signature_id == by_trace.signature.signature_id
     assert set(by_sig.example_trace_ids) == set(agent_repo.failing)
+
+
+def test_wide_range_reaches_back_to_the_signatures_first_revision(tmp_path, loopback) -> None:
+    repo = make_agent_repo(tmp_path / "shop", docs_only_followup=True)
+    answer = {"decision": "investigate", "confidence": 0.8, "reasoning": "the coupon lookup changed"}
+    loopback.script = by_turn([text(json.dumps(answer))])
+    with Store(repo.db, create=False) as store:
+        finding = tri.select_finding(store, trace_id=repo.failing[0])
+        result = tri.triage(finding, store, vcs.open_repo(repo.root), model=loopback.model, wide=True)
+    assert result.change.base == vcs.open_repo(repo.root).git.rev_list("--max-parents=0", "HEAD")
+    assert "shopbot/pricing.py" in result.change.files and len(result.change.commits) == 2
+    assert result.verdict.caused_by_change and len(loopback.requests) == 1
+
+
+def test_a_model_that_never_gives_a_valid_verdict_fails_closed(agent_repo: AgentRepo, loopback) -> None:
+    from tracemend import llm
+
+    loopback.script = by_turn([text('{"decision": "maybe", "confidence": 7}')])
+    with Store(agent_repo.db, create=False) as store:
+        finding = tri.select_finding(store, trace_id=agent_repo.failing[0])
+        with pytest.raises(llm.StructuredOutputError):
+            tri.triage(finding, store, vcs.open_repo(agent_repo.root), model=loopback.model)
+    assert len(loopback.requests) >= 2  # re-asked with the validation error before giving up
