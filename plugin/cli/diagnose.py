@@ -132,10 +132,13 @@ def render_proposal(proposal) -> None:  # Proposal
     console.print(
         Syntax(clean(proposal.diff), "diff", theme="ansi_dark", background_color="default", word_wrap=True)
     )
-    verdict = proposal.comparison.verdict if proposal.comparison is not None else "applies and compiles"
+    if proposal.comparison is not None:
+        verdict = proposal.comparison.verdict
+    else:  # a build-log diagnosis has nothing to rerun; for traces, the rerun itself failed
+        verdict = "not verified (the rerun failed)" if proposal.trace_ids else "applies and compiles"
     console.print(f"[bold]sandbox rerun:[/] [{_VERDICT_STYLE.get(verdict, 'bold')}]{verdict}[/]{label}")
     console.print(render_comparison(proposal.comparison))
-    if proposal.comparison is not None and proposal.comparison.verdict != "fixed":
+    if proposal.trace_ids and (proposal.comparison is None or proposal.comparison.verdict != "fixed"):
         console.print(
             "[bold red]warning:[/] the sandbox did not confirm this fix; approving applies it anyway."
         )

@@ -293,7 +293,14 @@ class Agent:
         )
         self._note(f"edits applied in the sandbox: {', '.join(applied.touched)}")
         if self.verify:
-            verification = verify_proposal(self.req, proposal.diff)
+            from ..sandbox import SandboxError
+
+            try:
+                verification = verify_proposal(self.req, proposal.diff)
+            except (SandboxError, ChangeRejected) as exc:
+                # The edit applied in our own sandbox; a failure to rerun is reported, not fatal.
+                self._note(f"sandbox rerun failed: {exc}")
+                verification = None
             self.result.verification = verification
             proposal.comparison = getattr(verification, "comparison", None)
             if proposal.comparison is not None:
