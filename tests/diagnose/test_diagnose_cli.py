@@ -226,3 +226,37 @@ def test_triage_command_prints_the_verdict_and_next_step(agent_repo: AgentRepo, 
     assert "shopbot/pricing.py" in out.stdout and "runtime" in out.stdout and "docs" in out.stdout
     assert "caused by this change" in out.stdout and "decision investigate, confidence 90%" in out.stdout
     assert "Fix forward" in out.stdout and "next: tracemend diagnose --signature" in out.stdout
+
+
+def test_end_of_input_at_the_prompt_quits_without_changes(agent_repo: AgentRepo, loopback) -> None:
+    loopback.script = fix_script(agent_repo.failing[0])
+    before = agent_repo.snapshot()
+    child = _spawn(agent_repo, loopback, agent_repo.failing[0])
+    child.expect(PROMPT)
+    child.sendeof()
+    child.expect("end of input: nothing applied")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert agent_repo.snapshot() == before
+
+
+def test_build_log_in_ci(agent_repo: AgentRepo, loopback, tmp_path) -> None:
+    from diag_helpers import tool_call
+
+    log = tmp_path / "pip-install.log"
+    log.write_text(
+        "Processing ./shopbot\nTraceback (most recent call last):\nKeyError: 'BOGUS'\nerror: build failed\n"
+    )
+    right = f"shopbot/pricing.py\n<<<<<<< SEARCH\n{BUGGY_LINE}=======\n{FIXED_LINE}>>>>>>> REPLACE\n"
+    loopback.script = by_turn(
+        [
+            tool_call("show_suspect_diff"),
+            tool_call("propose_fix", root_cause="pricing.py:9 KeyError", edits=right),
+        ]
+    )
+    out = _run(agent_repo, loopback, "--build-log", str(log), "--no-input")
+    assert out.returncode == 1
+    assert "diagnosing build failure: error: build failed" in out.stderr
+    assert "sandbox rerun: applies and compiles" in out.stdout and f"+{FIXED_LINE.rstrip()}" in out.stdout
+    assert "error: build failed" in loopback.requests[0]["messages"][1]["content"]
