@@ -68,6 +68,7 @@ if os.environ.get("TRACEMEND_QUEUE_SIZE", "").isdigit():
     STATE.max_queue = int(os.environ["TRACEMEND_QUEUE_SIZE"])
 _clock = time.time_ns
 _bits = random.getrandbits
+_modules = sys.modules
 _current: ContextVar[_Rec | None] = ContextVar("tracemend_current_span", default=None)
 
 
@@ -187,6 +188,8 @@ def _open(spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Rec | 
             rec.trace_id = _bits(128) or 1
             rec.root = rec
             rec.parent_id = 0
+            if "opentelemetry.trace" in _modules:  # the app may run inside an OTel span: join its trace
+                _join_otel(rec)
             if not STATE.started:
                 _start_writer()
         else:
@@ -207,6 +210,20 @@ def _open(spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Rec | 
     except Exception:
         _internal_error("span start")
         return None
+
+
+def _join_otel(rec: _Rec) -> None:
+    """Note the active OpenTelemetry span's ids on the trace; the OTLP export hangs the trace under it.
+
+    Ids are kept as ints here (formatting 128-bit hex costs about a microsecond); the exporter formats them.
+    """
+    try:
+        ctx = _modules["opentelemetry.trace"].get_current_span().get_span_context()
+        trace_id = ctx.trace_id
+        if trace_id:  # 0 is the invalid id: no span is active
+            rec.trace_attrs = {"metadata": {"otel.trace_id": trace_id, "otel.parent_span_id": ctx.span_id}}
+    except Exception:
+        _internal_error("reading the OpenTelemetry context")
 
 
 def _close(rec: _Rec, result: Any, exc: BaseException | None) -> None:

@@ -1,0 +1,253 @@
+"""Stored traces into an Opik project: through the opik SDK, or through Opik's OTLP endpoint.
+
+SDK path: each trace becomes an Opik trace and its spans Opik spans, with the agent's config, its hash
+and class, the code version and the entry point as metadata, errors as Opik ``error_info`` (type,
+message, a Python-style traceback) and span kinds mapped to Opik span types. Opik wants UUIDv7 ids;
+tracemend's ids are turned into UUIDv7 deterministically (start time + a hash of the id), so exporting
+the same trace twice updates it instead of duplicating it.
+
+OTLP path: the same OTel spans as :mod:`tracemend.export.otel`, posted to
+``<opik url>/v1/private/otel/v1/traces`` with the ``projectName``, ``Comet-Workspace`` and
+``Authorization`` headers Opik reads.
+
+opik is imported when a function here runs, never when tracemend is imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..records import ErrorInfo, Span, Trace
+from .otel import ExportResult, export_traces, make_exporter, stacktrace
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from ..store import Store
+
+# tracemend span kind -> Opik span type (Opik has general, tool, llm, guardrail).
+OPIK_SPAN_TYPE = {"agent": "general", "llm": "llm", "tool": "tool", "retrieval": "tool", "general": "general"}
+OTLP_PATH = "/v1/private/otel/v1/traces"
+DEFAULT_OPIK_URL = "https://www.comet.com/opik/api"
+
+
+@dataclass
+class OpikExportResult:
+    traces: int = 0
+    spans: int = 0
+    seconds: float = 0.0
+    project: str | None = None
+    # tracemend trace id -> Opik trace id, so a user can find an exported trace in the Opik UI.
+    ids: dict[str, str] = field(default_factory=dict)
+
+
+def opik_id(tracemend_id: str, at: datetime) -> str:
+    """A UUIDv7 for a tracemend id: the time part from ``at``, the rest from a hash of the id."""
+    ms = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+    digest = int.from_bytes(hashlib.sha256(tracemend_id.encode()).digest()[:10], "big")
+    rand_a = digest & 0xFFF
+    rand_b = (digest >> 12) & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+    return str(uuid.UUID(int=value))
+
+
+def error_info(error: ErrorInfo) -> dict[str, str]:
+    """Opik's ``error_info`` (exception_type, message, traceback) for a tracemend error."""
+    return {"exception_type": error.type, "message": error.message, "traceback": stacktrace(error)}
+
+
+def _as_dict(value: Any, key: str) -> dict[str, Any] | None:
+    # Opik stores input and output as JSON objects.
+    if value is None:
+        return None
+    return value if isinstance(value, dict) else {key: value}
+
+
+def trace_metadata(trace: Trace) -> dict[str, Any]:
+    """What Opik shows as the trace's metadata: tracemend's facts first, the app's own metadata kept."""
+    meta: dict[str, Any] = dict(trace.metadata)
+    meta["tracemend"] = {
+        "trace_id": trace.trace_id,
+        "entry_point": trace.entry_point,
+        "status": trace.status,
+        "environment": trace.environment,
+        "code_version": trace.code_version.model_dump(),
+        "config": trace.config,
+        "config_hash": trace.config_hash,
+        "config_class": trace.config_class,
+        "config_param": trace.config_param,
+    }
+    return meta
+
+
+def _usage(span: Span) -> dict[str, int] | None:
+    usage = span.attributes.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    out = {k: int(v) for k, v in usage.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    return out or None
+
+
+def _span_kwargs(span: Span, trace_uuid: str, ids: dict[str, str], project: str) -> dict[str, Any]:
+    attrs = dict(span.attributes)
+    model = attrs.pop("model", None)
+    attrs.pop("usage", None)
+    cost = attrs.pop("cost", None)
+    metadata = attrs.pop("metadata", None) or {}
+    metadata = {**metadata, "tracemend": {"span_id": span.span_id, "kind": span.kind, **attrs}}
+    return {
+        "trace_id": trace_uuid,
+        "id": ids[span.span_id],
+        "parent_span_id": ids.get(span.parent_id) if span.parent_id else None,
+        "name": span.name,
+        "type": OPIK_SPAN_TYPE.get(span.kind, "general"),
+        "start_time": span.start_time,
+        "end_time": span.end_time or span.start_time,
+        "input": _as_dict(span.input, "input"),
+        "output": _as_dict(span.output, "output"),
+        "metadata": metadata,
+        "usage": _usage(span),
+        "model": model if isinstance(model, str) else None,
+        "total_cost": float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
+        "error_info": error_info(span.error) if span.error is not None else None,
+        "project_name": project,
+    }
+
+
+def export_to_opik(
+    traces: Iterable[Trace],
+    *,
+    project: str | None = None,
+    client: Any = None,
+    progress: Callable[[OpikExportResult], None] | None = None,
+) -> OpikExportResult:
+    """Log traces and their spans to Opik through the SDK (``project`` default: each trace's own)."""
+    import opik
+
+    own = client is None
+    if own:
+        client = opik.Opik(project_name=project)
+    result = OpikExportResult(project=project)
+    started = time.perf_counter()
+    try:
+        for trace in traces:
+            target = project or trace.project
+            trace_uuid = opik_id(trace.trace_id, trace.start_time)
+            ids = {s.span_id: opik_id(f"{trace.trace_id}/{s.span_id}", s.start_time) for s in trace.spans}
+            error = trace.error
+            client.trace(
+                id=trace_uuid,
+                name=trace.name,
+                start_time=trace.start_time,
+                end_time=trace.end_time or trace.start_time,
+                input=trace.input,
+                output=_as_dict(trace.output, "output"),
+                metadata=trace_metadata(trace),
+                tags=list(dict.fromkeys([*trace.tags, f"status:{trace.status}"])),
+                project_name=target,
+                error_info=error_info(error) if error is not None else None,
+                environment=trace.environment,
+            )
+            # Parents before children, so a backend that links on arrival always finds the parent.
+            for span in sorted(trace.spans, key=lambda s: (s.start_time, s.parent_id is not None)):
+                client.span(**_span_kwargs(span, trace_uuid, ids, target))
+                result.spans += 1
+            result.traces += 1
+            result.ids[trace.trace_id] = trace_uuid
+            if progress is not None:
+                progress(result)
+        client.flush()
+    finally:
+        if own:
+            client.end()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def export_store_to_opik(
+    store: Store,
+    *,
+    project: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    status: str | tuple[str, ...] | None = None,
+    limit: int | None = None,
+    client: Any = None,
+    progress: Callable[[OpikExportResult], None] | None = None,
+) -> OpikExportResult:
+    traces = store.iter_traces(since=since, until=until, status=status, limit=limit, with_spans=True)
+    return export_to_opik(traces, project=project, client=client, progress=progress)
+
+
+# --- Opik's OTLP endpoint ---------------------------------------------------------------------------
+
+
+@dataclass
+class OpikTarget:
+    """Where and as whom to send: Opik's base API URL, project, workspace and API key."""
+
+    url: str
+    project: str | None
+    workspace: str | None
+    api_key: str | None
+
+    @property
+    def otlp_endpoint(self) -> str:
+        return self.url.rstrip("/") + OTLP_PATH
+
+    def headers(self) -> dict[str, str]:
+        headers = {}
+        if self.project:
+            headers["projectName"] = self.project
+        if self.workspace:
+            headers["Comet-Workspace"] = self.workspace
+        if self.api_key:
+            headers["Authorization"] = self.api_key
+        return headers
+
+
+def opik_target(
+    url: str | None = None,
+    project: str | None = None,
+    workspace: str | None = None,
+    api_key: str | None = None,
+) -> OpikTarget:
+    """Arguments win; then the OPIK_* variables (OPIK_URL_OVERRIDE, OPIK_PROJECT_NAME, OPIK_WORKSPACE,
+    OPIK_API_KEY), read without importing opik; then Opik Cloud's URL."""
+    env = os.environ.get
+    return OpikTarget(
+        url=url or env("OPIK_URL_OVERRIDE") or DEFAULT_OPIK_URL,
+        project=project or env("OPIK_PROJECT_NAME"),
+        workspace=workspace or env("OPIK_WORKSPACE"),
+        api_key=api_key or env("OPIK_API_KEY"),
+    )
+
+
+def opik_otlp_exporter(target: OpikTarget | None = None, *, endpoint: str | None = None) -> SpanExporter:
+    """The SDK's OTLP/HTTP exporter aimed at Opik (``endpoint`` overrides the URL, headers stay)."""
+    target = target or opik_target()
+    return make_exporter(endpoint or target.otlp_endpoint, headers=target.headers())
+
+
+def export_store_to_opik_otlp(
+    store: Store,
+    target: OpikTarget | None = None,
+    *,
+    since: datetime | None = None,
+    limit: int | None = None,
+    progress: Callable[[ExportResult], None] | None = None,
+) -> ExportResult:
+    target = target or opik_target()
+    exporter = opik_otlp_exporter(target)
+    try:
+        traces = store.iter_traces(since=since, limit=limit, with_spans=True)
+        return export_traces(traces, exporter, progress=progress)
+    finally:
+        exporter.shutdown()
