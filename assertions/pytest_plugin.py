@@ -215,7 +215,10 @@ class RegressionItem(pytest.Item):
         self.add_marker("regression")
         if case.assertions:
             self.add_marker("judge")
+        known = {line.split(":")[0].split("(")[0].strip() for line in self.config.getini("markers")}
         for mark in case.marks:
+            if mark not in known:  # marks named in case files are declared, so --strict-markers accepts them
+                self.config.addinivalue_line("markers", f"{mark}: used by tracemend regression cases")
             self.add_marker(mark)
 
     def _state(self) -> _State:
@@ -241,7 +244,7 @@ class RegressionItem(pytest.Item):
         from .runner import format_result
 
         state = self._state()
-        pending = state.prefetched.pop(self.nodeid, None)
+        pending = state.prefetched.pop(self.nodeid, None)  # evaluated up front (see _prefetch)
         result = pending.result() if pending is not None else self.evaluate()
         self.user_properties.append(("tracemend_case", result.summary()))
         if result.cache_miss and state.settings()["miss"] == "skip" and not result.setup_error:
@@ -262,13 +265,13 @@ class RegressionItem(pytest.Item):
 
 
 class _Prefetched:
-    def __init__(self, future: Any = None, result: Any = None, error: BaseException | None = None) -> None:
-        self.future, self._result, self.error = future, result, error
+    def __init__(self, result: Any = None, error: BaseException | None = None) -> None:
+        self._result, self.error = result, error
 
     def result(self) -> Any:
         if self.error is not None:
             raise self.error
-        return self.future.result() if self.future is not None else self._result
+        return self._result
 
 
 def _skipped_statically(item: pytest.Item) -> bool:
@@ -284,61 +287,55 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
     state = config.stash.get(_STATE, None)
     items = [i for i in session.items if isinstance(i, RegressionItem)] if state is not None else []
     is_worker = hasattr(config, "workerinput")
-    loop_thread = None
-    if (
-        items
-        and len(items) > 1
-        and not is_worker
-        and not config.getoption("judge_no_prefetch")
-        and not (config.option.collectonly)
-    ):
-        loop_thread = _prefetch(state, [i for i in items if not _skipped_statically(i)])
     try:
+        if (
+            len(items) > 1
+            and not is_worker
+            and not config.getoption("judge_no_prefetch")
+            and not config.option.collectonly
+        ):
+            _prefetch(state, [i for i in items if not _skipped_statically(i)])
         return (yield)
     finally:
-        if loop_thread is not None:
-            loop_thread.stop()
         if state is not None and state._cache is not None:
             state._cache.close()
 
 
-class _LoopThread:
-    def __init__(self) -> None:
-        import asyncio
+def _prefetch(state: _State, items: list[RegressionItem]) -> None:
+    """Rerun every entry point (in order, in this thread), then judge all outputs concurrently.
 
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="tracemend-judge", daemon=True)
-        self.thread.start()
+    Everything runs in the main thread (one event loop for the judging): no background threads race
+    the user's imports, and the items then only report their stored results.
+    """
+    import asyncio
 
-    def submit(self, coro: Any) -> Any:
-        import asyncio
-
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
-def _prefetch(state: _State, items: list[RegressionItem]) -> _LoopThread:
     from .runner import ajudge_case, start_case
 
     settings = state.settings()
     cache = state.cache()
     stats = state.stats()
-    runner = _LoopThread()
+    started: list[tuple[RegressionItem, Any]] = []
     for item in items:
         try:
-            result = start_case(item.case, Path(_display(item.config, item.path)))
+            started.append((item, start_case(item.case, Path(_display(item.config, item.path)))))
         except BaseException as exc:  # reported by the item itself
             state.prefetched[item.nodeid] = _Prefetched(error=exc)
-            continue
-        future = runner.submit(
+
+    async def judge_all() -> list[Any]:
+        jobs = [
             ajudge_case(result, model=settings["model"], cache=cache, samples=item._samples(), stats=stats)
-        )
-        state.prefetched[item.nodeid] = _Prefetched(future=future)
-    return runner
+            for item, result in started
+        ]
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    from tracemend.llm import _run_sync
+
+    outcomes = _run_sync(judge_all)
+    for (item, _), outcome in zip(started, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            state.prefetched[item.nodeid] = _Prefetched(error=outcome)
+        else:
+            state.prefetched[item.nodeid] = _Prefetched(result=outcome)
 
 
 # --- the summary ---------------------------------------------------------------------------------------

@@ -36,4 +36,22 @@ def loopback(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("TRACEMEND_API_BASE", server.api_base)
         monkeypatch.setenv("TRACEMEND_API_KEY", "test-key")
         monkeypatch.setattr(llm, "ALLOW_LOOPBACK_REQUESTS", True)
+        _warm_up(server)
         yield server
+
+
+_warmed = False
+
+
+def _warm_up(server: LoopbackServer) -> None:
+    # litellm imports much of itself on the first request. That must happen here, not first inside a
+    # pytester run: pytester drops the modules a run imported, which leaves litellm (and importlib.metadata)
+    # half-torn for the runs after it.
+    global _warmed
+    if _warmed:
+        return
+    for model in ("openai/gpt-4o-mini", "openai/warm-up"):
+        llm.complete([{"role": "user", "content": "warm-up"}], model=model, json_mode=True)
+    with server._lock:
+        server.requests.clear()
+    _warmed = True

@@ -1,0 +1,107 @@
+"""``tracemend lock`` (write a regression case from a stored trace) and ``tracemend test`` (run the suite)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+from ._common import DB_OPTION, console, err_console, open_store_or_exit
+
+
+def lock(
+    trace_id: str = typer.Argument(..., help="Trace id (or a unique prefix) of the call to lock in."),
+    assertions: list[str] = typer.Option(
+        [], "--assert", "-a", help="A plain-English assertion the output must satisfy (repeatable)."
+    ),
+    checks: list[str] = typer.Option(
+        [], "--check", "-c", help="A deterministic check as kind=value, e.g. contains='30 days' (repeatable)."
+    ),
+    name: str | None = typer.Option(None, "--name", "-n", help="Case name (default: trace name and id)."),
+    directory: Path | None = typer.Option(
+        None, "--dir", help="Where to write the case (default tests/regressions)."
+    ),
+    signature: str | None = typer.Option(
+        None, "--signature", help="Signature id of the failure this case guards."
+    ),
+    db: Path | None = DB_OPTION,
+) -> None:
+    """Write a regression case (YAML) that reruns a stored trace's call and judges its output."""
+    from tracemend.assertions.case import DEFAULT_DIR, case_from_trace, write_case
+    from tracemend.assertions.checks import parse_check
+    from tracemend.project import project_root, read_code_version
+
+    if not assertions and not checks:
+        err_console.print("[red]error:[/] give at least one --assert or --check")
+        raise typer.Exit(2)
+    parsed = []
+    for text in checks:
+        try:
+            parsed.append(parse_check(text))
+        except (ValueError, OSError) as exc:
+            err_console.print(f"[red]error:[/] --check {exc}")
+            raise typer.Exit(2) from None
+    store = open_store_or_exit(db)
+    try:
+        trace = store.get_trace(trace_id, with_spans=False)
+    except Exception as exc:  # an ambiguous prefix, for instance
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        store.close()
+    if trace is None:
+        err_console.print(f"[red]error:[/] no trace {trace_id!r} in the store")
+        raise typer.Exit(1)
+    version = read_code_version()
+    case = case_from_trace(
+        trace,
+        assertions=list(assertions),
+        checks=parsed,
+        name=name,
+        fixed_in_commit=version.commit,
+        signature_id=signature,
+    )
+    target = directory if directory is not None else project_root() / DEFAULT_DIR
+    path = write_case(case, target)
+    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+    console.print(
+        f"wrote [bold]{shown}[/] ({len(case.assertions)} assertion(s), {len(case.checks)} check(s))"
+    )
+    if version.dirty:
+        console.print("[yellow]note:[/] the working tree has uncommitted changes; fixed_in_commit is HEAD")
+    console.print(f"run it: [bold]pytest {shown}[/]  or  [bold]tracemend test[/]")
+
+
+def test(
+    ctx: typer.Context,
+    cache_only: bool = typer.Option(False, "--judge-cache-only", help="Only cached verdicts (CI)."),
+    no_cache: bool = typer.Option(False, "--judge-no-cache", help="Ignore the verdict cache."),
+    judge_model: str | None = typer.Option(None, "--judge-model", help="Judge model id."),
+    directory: Path | None = typer.Option(
+        None, "--dir", help="Regression folder (default tests/regressions)."
+    ),
+) -> None:
+    """Run the regression suite: a thin wrapper over pytest (extra arguments go to pytest)."""
+    from tracemend.assertions.case import DEFAULT_DIR
+    from tracemend.project import project_root
+
+    folder = directory if directory is not None else project_root() / DEFAULT_DIR
+    if not folder.is_dir():
+        err_console.print(f"[red]error:[/] no regression folder {folder} (write cases with `tracemend lock`)")
+        raise typer.Exit(2)
+    args = [sys.executable, "-m", "pytest", str(folder), "--regressions", str(folder)]
+    if cache_only:
+        args.append("--judge-cache-only")
+    if no_cache:
+        args.append("--judge-no-cache")
+    if judge_model:
+        args += ["--judge-model", judge_model]
+    args += list(ctx.args)
+    raise typer.Exit(subprocess.call(args))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("lock")(lock)
+    app.command("test", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(test)
