@@ -7,8 +7,8 @@ verified, ``--no-input``, no terminal, budget exhausted), 2 usage errors (bad id
 
 from __future__ import annotations
 
-import json
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -320,5 +320,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"[green]done:[/] {escape(applied.summary)}")
         console.print(f"[bold]undo:[/] {escape(applied.undo)}")
         if proposal.suggested_assertions and proposal.trace_ids:
-            quoted = " ".join("--assert " + json.dumps(a) for a in proposal.suggested_assertions[:3])
+            quoted = " ".join("--assert " + shlex.quote(clean(a)) for a in proposal.suggested_assertions[:3])
+            if proposal.signature_id:
+                quoted += f" --signature {shlex.quote(proposal.signature_id)}"
             console.print(f"[bold]lock it:[/] tracemend lock {proposal.trace_ids[0][:12]} {escape(quoted)}")
