@@ -86,7 +86,9 @@ def flush() -> int:
     """Write every finished span to the store now (also done at exit). Returns how many were written."""
     from . import capture
 
-    if not capture.STATE.queue:
+    # Nothing was ever recorded: do not load the writer. Otherwise a batch may be in flight on the
+    # writer thread even when the queue is empty, and flush waits for it.
+    if not capture.STATE.queue and not capture.STATE.started:
         return 0
     from .writer import flush as _flush
 

@@ -26,6 +26,8 @@ from .store import Store, from_us, to_us
 DEFAULT_BASELINE = timedelta(days=7)
 DEFAULT_WINDOW = timedelta(minutes=60)
 DEFAULT_LOOKBACK = timedelta(days=30)
+# The gate's FDR level (gating.ALPHA), repeated here so the CLI does not import numpy to show its help.
+DEFAULT_ALPHA = 0.05
 EXAMPLES = 3
 HOUR_US = 3_600_000_000
 
@@ -44,6 +46,7 @@ class _Acc:
     template: str
     hourly: list[int]  # baseline hours then window hours
     window: int = 0
+    window_canary: int = 0  # window failures of the deploy's revision (canary mode)
     window_slices: list[int] = field(default_factory=list)
     baseline: int = 0
     examples: list[str] = field(default_factory=list)
@@ -142,15 +145,21 @@ def analyze(
     now: datetime | None = None,
     lookback: timedelta = DEFAULT_LOOKBACK,
     merge: bool = True,
+    canary: bool = False,
 ) -> Analysis:
-    """Findings for the deploy at ``since`` (or of ``revision``, or of the newest code version)."""
+    """Findings for the deploy at ``since`` (or of ``revision``, or of the newest code version).
+
+    ``canary``: the new revision serves part of the window's traffic beside older ones; each
+    signature's window failures are split by revision and tested conditionally on their total
+    (docs/gating.md), which cancels outages and bursts that hit both.
+    """
     import numpy as np
 
     from . import gating
 
     if baseline <= timedelta(0) or window <= timedelta(0):
         raise AnalyzeError("--baseline and --window must be positive durations.")
-    alpha = gating.ALPHA if alpha is None else alpha
+    alpha = DEFAULT_ALPHA if alpha is None else alpha
     now = now or datetime.now(UTC)
     if since is not None:
         deploy = since if since.tzinfo else since.replace(tzinfo=UTC)
@@ -164,7 +173,7 @@ def analyze(
             f"The window starting {deploy.isoformat()} has not begun yet (now {now.isoformat()})."
         )
     elapsed = until - deploy
-    base_start = deploy - baseline
+    # The baseline is whole hours ending at the deploy (hourly counts are the gate's unit).
     n_hours = max(1, math.ceil(baseline.total_seconds() / 3600))
     base_start = deploy - timedelta(hours=n_hours)
     n_win_hours = max(1, math.ceil(elapsed.total_seconds() / 3600))
@@ -172,8 +181,21 @@ def analyze(
     traffic = store.count_bins(since=base_start, until=deploy, bin_seconds=3600)
     window_traces = store.count(since=deploy, until=until)
     baseline_traces = sum(traffic)
+    fraction = 0.0
+    if canary:
+        if not rev:
+            raise AnalyzeError(
+                "Canary mode needs the canary's revision: pass --revision (or let it be found)."
+            )
+        canary_traces = store.count(since=deploy, until=until, revision=rev)
+        fraction = canary_traces / window_traces if window_traces else 0.0
+        if not 0.0 < fraction < 1.0:
+            raise AnalyzeError(
+                f"Canary mode needs window traffic from both {rev[:10]} and older revisions "
+                f"({canary_traces} of {window_traces} window traces are from {rev[:10]})."
+            )
 
-    accs = _scan(store, base_start, deploy, until, n_hours, n_win_hours)
+    accs = _scan(store, base_start, deploy, until, n_hours, n_win_hours, rev if canary else None)
     if merge:
         accs = _merge(accs)
     _first_revisions(store, accs, base_start - lookback, base_start)
@@ -185,14 +207,18 @@ def analyze(
         n_base, n_hours
     )
     counts = np.array([accs[k].window for k in keys], dtype=np.int64)
-    result = gating.gate_counts(
-        hourly,
-        np.asarray(traffic, dtype=np.float64),
-        counts,
-        float(window_traces),
-        elapsed.total_seconds() / 3600,
-        alpha=alpha,
-    )
+    if canary:
+        canary_counts = np.array([accs[k].window_canary for k in keys], dtype=np.int64)
+        result = gating.gate_canary(hourly, canary_counts, counts - canary_counts, fraction, alpha=alpha)
+    else:
+        result = gating.gate_counts(
+            hourly,
+            np.asarray(traffic, dtype=np.float64),
+            counts,
+            float(window_traces),
+            elapsed.total_seconds() / 3600,
+            alpha=alpha,
+        )
     verdicts = result.verdicts()
     findings: list[Finding] = []
     for i, key in enumerate(keys):
@@ -276,7 +302,13 @@ def _parse(text: str | None) -> Any:
 
 
 def _scan(
-    store: Store, base_start: datetime, deploy: datetime, until: datetime, n_hours: int, n_win_hours: int
+    store: Store,
+    base_start: datetime,
+    deploy: datetime,
+    until: datetime,
+    n_hours: int,
+    n_win_hours: int,
+    canary_revision: str | None = None,
 ) -> dict[str, _Acc]:
     accs: dict[str, _Acc] = {}
     start_us = to_us(base_start)
@@ -299,6 +331,8 @@ def _scan(
             acc.hourly[hour] += 1
         if t_us >= deploy_us:
             acc.window += 1
+            if canary_revision is not None and commit == canary_revision:
+                acc.window_canary += 1
             if len(acc.examples) < EXAMPLES:
                 acc.examples.append(trace_id)
         else:
@@ -332,6 +366,7 @@ def _merge(accs: dict[str, _Acc]) -> dict[str, _Acc]:
             into.aliases |= acc.aliases
             into.hourly = [a + b for a, b in zip(into.hourly, acc.hourly, strict=True)]
             into.window += acc.window
+            into.window_canary += acc.window_canary
             into.baseline += acc.baseline
             into.examples = (into.examples + acc.examples)[:EXAMPLES]
             if acc.first_us < into.first_us:

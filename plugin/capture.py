@@ -5,8 +5,9 @@ through a context variable and appends the record to a bounded queue. Everything
 to names, serialising, redaction, error frames, SQLite) happens on the background writer's thread.
 
 Inputs are captured as they were when the call began: builtin containers (list, dict, set, tuple) are
-copied at entry (up to ``_FREEZE_BUDGET`` nodes), so an agent that appends to its ``messages`` list
-during the call, or a caller that mutates an argument afterwards, does not change what was recorded.
+copied at entry (up to ``_FREEZE_BUDGET`` containers and ``_FREEZE_DEPTH`` levels), so an agent that
+appends to its ``messages`` list during the call, or a caller that mutates an argument afterwards, does
+not change what was recorded.
 Other objects (pydantic models, class instances) are kept by reference and serialised shortly after the
 call ends; mutating such an object right after the call may show in its record.
 """
@@ -22,9 +23,10 @@ import random
 import sys
 import threading
 import time
+import types
 import typing
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
@@ -33,6 +35,7 @@ logger = logging.getLogger("tracemend")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _FREEZE_BUDGET = 1000
+_FREEZE_DEPTH = 32
 _MAX_GENERATOR_ITEMS = 100
 _IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, complex})
 # Kept literal (not imported from records) so that importing tracemend does not import pydantic.
@@ -119,42 +122,67 @@ def _internal_error(where: str) -> None:
     STATE.internal_errors += 1
     if where not in STATE.logged:
         STATE.logged.add(where)
-        logger.warning("tracemend: internal error in %s (recording continues without it)", where, exc_info=True)
+        logger.warning(
+            "tracemend: internal error in %s (recording continues without it)", where, exc_info=True
+        )
 
 
 # --- hot path ---------------------------------------------------------------------------------------
 
 
-def _freeze(value: Any, budget: list[int]) -> Any:
-    """A copy of builtin containers at call time, so later mutation does not rewrite history."""
+def _freeze(value: Any, memo: dict[int, Any], depth: int = 0) -> Any:
+    """A copy of builtin containers at call time, so later mutation does not rewrite history.
+
+    ``memo`` maps each container already copied (by id) to its copy, as ``copy.deepcopy`` does: shared
+    and self-containing structures stay shared and cyclic in the copy (the encoder then marks the cycle).
+    Bounded in nodes (``_FREEZE_BUDGET``) and depth (``_FREEZE_DEPTH``); beyond that, values are kept
+    by reference rather than recursing towards the interpreter's limit.
+    """
     cls = type(value)
-    if cls in _IMMUTABLE or budget[0] <= 0:
+    if cls in _IMMUTABLE or depth >= _FREEZE_DEPTH:
         return value
-    budget[0] -= 1
+    if cls is not list and cls is not dict and cls is not tuple and cls is not set:
+        return value
+    key = id(value)
+    copied = memo.get(key)
+    if copied is not None:
+        return copied
+    if len(memo) >= _FREEZE_BUDGET:
+        return value
+    depth += 1
     if cls is list:
-        return [_freeze(v, budget) for v in value]
+        out_list: list[Any] = []
+        memo[key] = out_list
+        out_list.extend([_freeze(v, memo, depth) for v in value])
+        return out_list
     if cls is dict:
-        return {k: _freeze(v, budget) for k, v in value.items()}
+        out_dict: dict[Any, Any] = {}
+        memo[key] = out_dict
+        for k, v in value.items():
+            out_dict[k] = _freeze(v, memo, depth)
+        return out_dict
     if cls is tuple:
-        return tuple(_freeze(v, budget) for v in value)
-    if cls is set:
-        return set(value)
-    return value
+        memo[key] = value  # a tuple cannot hold itself except through a list or dict copied above
+        out_tuple = tuple([_freeze(v, memo, depth) for v in value])
+        memo[key] = out_tuple
+        return out_tuple
+    memo[key] = out_set = set(value)
+    return out_set
 
 
 def _freeze_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
     for a in args:
         if type(a) not in _IMMUTABLE:
-            budget = [_FREEZE_BUDGET]
-            return tuple(_freeze(v, budget) for v in args)
+            memo: dict[int, Any] = {}
+            return tuple([_freeze(v, memo) for v in args])
     return args
 
 
 def _freeze_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     for v in kwargs.values():
         if type(v) not in _IMMUTABLE:
-            budget = [_FREEZE_BUDGET]
-            return {k: _freeze(v, budget) for k, v in kwargs.items()}
+            memo: dict[int, Any] = {}
+            return {k: _freeze(v, memo) for k, v in kwargs.items()}
     return kwargs
 
 
@@ -235,7 +263,7 @@ def _close(rec: _Rec, result: Any, exc: BaseException | None) -> None:
             # The traceback as it stood when the exception left this span; it grows as it propagates.
             rec.tb = exc.__traceback__
         elif rec.spec.capture_output:
-            rec.result = _freeze(result, [_FREEZE_BUDGET])
+            rec.result = _freeze(result, {})
         queue = STATE.queue
         if len(queue) < STATE.max_queue:
             queue.append(rec)
@@ -364,31 +392,29 @@ def _wrap_generator(fn: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
 
 
 def _wrap_async_generator(fn: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
+    # One loop for traced and untraced calls (rec is None), so asend/athrow/aclose reach the inner
+    # generator either way; an async generator has no ``yield from`` to forward them for us.
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not STATE.on or (rec := _open(spec, args, kwargs)) is None:
-            agen = fn(*args, **kwargs)
-            sent_plain: Any = None
-            while True:
-                try:
-                    item = await agen.asend(sent_plain)
-                except StopAsyncIteration:
-                    return
-                sent_plain = yield item
+        rec = _open(spec, args, kwargs) if STATE.on else None
         items: list[Any] = []
         try:
-            _enter(rec)
+            if rec is not None:
+                _enter(rec)
             try:
                 agen = fn(*args, **kwargs)
             finally:
-                _exit(rec)
+                if rec is not None:
+                    _exit(rec)
         except BaseException as exc:
-            _close(rec, None, exc)
+            if rec is not None:
+                _close(rec, None, exc)
             raise
         sent: Any = None
         thrown: BaseException | None = None
         while True:
-            _enter(rec)
+            if rec is not None:
+                _enter(rec)
             try:
                 if thrown is not None:
                     to_throw, thrown = thrown, None
@@ -396,19 +422,26 @@ def _wrap_async_generator(fn: Callable[..., Any], spec: _Spec) -> Callable[..., 
                 else:
                     item = await agen.asend(sent)
             except StopAsyncIteration:
-                _exit(rec)
-                _close(rec, items, None)
+                if rec is not None:
+                    _exit(rec)
+                    _close(rec, items, None)
                 return
             except BaseException as exc:
-                _exit(rec)
-                _close(rec, None, exc)
+                if rec is not None:
+                    _exit(rec)
+                    _close(rec, None, exc)
                 raise
-            _exit(rec)
-            if len(items) < _MAX_GENERATOR_ITEMS:
-                items.append(item)
+            if rec is not None:
+                _exit(rec)
+                if len(items) < _MAX_GENERATOR_ITEMS:
+                    items.append(item)
             try:
                 sent = yield item
             except GeneratorExit:
+                # The consumer stopped early (aclose): close the inner generator too.
+                if rec is None:
+                    await agen.aclose()
+                    raise
                 _enter(rec)
                 try:
                     await agen.aclose()
@@ -439,6 +472,23 @@ def _is_config_annotation(annotation: Any, types: tuple[type, ...]) -> bool:
     return any(isinstance(c, type) and issubclass(c, types) for c in candidates)
 
 
+def _may_hold_config(annotation: Any) -> bool:
+    # A parameter named "config" counts unless its annotation rules a config out (``config: str``):
+    # unannotated, Any, dicts, mappings and unions holding one of those are accepted.
+    if annotation is Any:
+        return True
+    candidates = (
+        typing.get_args(annotation)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        else (annotation,)
+    )
+    for c in candidates:
+        origin = typing.get_origin(c) or c
+        if c is Any or (isinstance(origin, type) and issubclass(origin, (dict, Mapping, *_config_types))):
+            return True
+    return False
+
+
 def _make_spec(
     fn: Callable[..., Any],
     *,
@@ -452,9 +502,13 @@ def _make_spec(
     if kind not in SPAN_KINDS:
         raise ValueError(f"kind must be one of {', '.join(SPAN_KINDS)}; got {kind!r}")
     spec = _Spec()
-    spec.name = name or fn.__name__
+    # Callable objects and functools.partial have no __name__ / __qualname__ of their own.
+    fn_name = getattr(fn, "__name__", None) or type(fn).__name__
+    qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    spec.name = name or fn_name
     spec.kind = kind
-    spec.entry_point = f"{fn.__module__}:{fn.__qualname__}"
+    spec.entry_point = f"{module}:{qualname}"
     spec.capture_input = capture_input
     spec.capture_output = capture_output
     spec.config = config
@@ -475,9 +529,10 @@ def _make_spec(
             hints = {}
         for index, param in enumerate(params):
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                break
+                continue  # keyword-only parameters after *args may still be the config
             annotated = _is_config_annotation(hints.get(param.name), _config_types)
-            if annotated or (param.name in ("config", "agent_config") and param.name not in hints):
+            named = param.name in ("config", "agent_config") and _may_hold_config(hints.get(param.name, Any))
+            if annotated or named:
                 spec.config_param = param.name
                 spec.config_index = index if param.kind != param.KEYWORD_ONLY else 10**6
                 break
@@ -631,30 +686,68 @@ def _start_writer() -> None:
         STATE.started = True
     if not _hooks_installed:
         _install_hooks()
+    _flush_in_multiprocessing_child()
     threading.Thread(target=_writer_main, name="tracemend-writer", daemon=True).start()
 
 
 def _writer_main() -> None:
-    try:
-        from .writer import run_forever
-    except Exception:
-        _internal_error("writer start")
+    # Importing the writer can meet the main thread importing it too (exit hook, flush()), and the
+    # import machinery may then hand this thread a partially initialised module for a moment: retry.
+    for attempt in range(20):
+        try:
+            from .writer import run_forever
+        except ImportError:
+            time.sleep(0.01 * (attempt + 1))
+            continue
+        except Exception:
+            break
+        finally:
+            _writer_imported.set()
+        run_forever()
         return
-    run_forever()
+    _internal_error("writer start")
+    with STATE.lock:
+        STATE.started = False  # the next root span tries again
+
+
+def _flush_in_multiprocessing_child() -> None:
+    # A multiprocessing child started by fork ends with os._exit(), which skips atexit: without this
+    # every span it recorded but had not written yet is lost. Its own exit function runs finalizers.
+    mp = sys.modules.get("multiprocessing")
+    if mp is None:
+        return
+    try:
+        if mp.parent_process() is not None:
+            from multiprocessing import util
+
+            util.Finalize(None, _flush_at_exit, exitpriority=100)
+    except Exception:
+        _internal_error("multiprocessing exit hook")
 
 
 _hooks_installed = False
+# Set once the writer thread has imported the writer (pydantic, sqlite3, ...), successfully or not.
+_writer_imported = threading.Event()
 
 
 def _install_hooks() -> None:
     global _hooks_installed
     _hooks_installed = True
     atexit.register(_flush_at_exit)
-    os.register_at_fork(after_in_child=_after_fork)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork)
+
+
+def _before_fork() -> None:
+    # A fork while the writer thread is importing would give the child half-imported modules that
+    # nothing will ever finish (that thread does not exist there): the child could never write.
+    # Wait for the import, once per process and only if a fork happens in the first moments.
+    if STATE.started and not _writer_imported.is_set():
+        _writer_imported.wait(10)
 
 
 def _flush_at_exit() -> None:
-    if STATE.queue:
+    # Also when the queue is empty: the writer thread may hold a batch it has not committed yet.
+    if STATE.queue or STATE.started:
         try:
             from .writer import flush
 

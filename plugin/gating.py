@@ -32,12 +32,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ALPHA = 0.03
+ALPHA = 0.05
 # Pseudo-count weight of the pooled dispersion when shrinking a signature's own estimate.
 DISPERSION_PRIOR_WEIGHT = 20.0
 DEFAULT_DISPERSION = 0.5
 MAX_DISPERSION = 10.0
 JEFFREYS_SHAPE = 0.5
+PHI_SE_MULTIPLIER = 0.5
 
 
 @dataclass
@@ -97,6 +98,20 @@ def fit_baseline(baseline_hourly: np.ndarray, baseline_traffic: np.ndarray) -> B
     pooled = float(np.median(phi_raw[well])) if well.any() else DEFAULT_DISPERSION
     pooled = min(max(pooled, 0.0), MAX_DISPERSION)
     phi = (total * phi_raw + DISPERSION_PRIOR_WEIGHT * pooled) / (total + DISPERSION_PRIOR_WEIGHT)
+    phi = np.maximum(phi, phi_raw)
+    # φ itself is estimated: the tail of a mixture over plausible φ is heavier than at the point
+    # estimate, so half a standard error is added (Var of the moment numerator under the gamma-Poisson
+    # model: Σ 2(e + φe²)² + 6φ³e⁴, with e = C·w or C/H).
+    sum_w3 = float((share**3).sum())
+    sum_w4 = float((share**4).sum())
+    m2 = np.where(per_hour, 1.0 / H, sum_w2)
+    m3 = np.where(per_hour, 1.0 / H**2, sum_w3)
+    m4 = np.where(per_hour, 1.0 / H**3, sum_w4)
+    c2, c3, c4 = total**2, total**3, total**4
+    var_num = 2 * (c2 * m2 + 2 * phi * c3 * m3 + phi**2 * c4 * m4) + 6 * phi**3 * c4 * m4
+    den = c2 * m2
+    se = np.divide(np.sqrt(var_num), den, out=np.zeros_like(den), where=den > 0)
+    phi = np.minimum(phi + PHI_SE_MULTIPLIER * se, MAX_DISPERSION)
     # Variance of the weekly total relative to Poisson: the effective number of counts behind the rate.
     # Σe = C under both models; Σe² = C²Σw² (traffic) or C²/H (clock).
     inflation = 1.0 + phi * total * np.where(per_hour, 1.0 / H, sum_w2)

@@ -82,17 +82,29 @@ def bind_input(fn: Callable[..., Any], recorded: dict[str, Any]) -> tuple[tuple[
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     remaining = dict(recorded)
-    for param in signature.parameters.values():
+    params = list(signature.parameters.values())
+    # Extra positional values (*args) can only follow the named positional parameters given by
+    # position; passing those by keyword as well would bind them twice.
+    star = next((p for p in params if p.kind is p.VAR_POSITIONAL), None)
+    by_position = star is not None and bool(remaining.get(star.name))
+    for param in params:
         if param.name in ("self", "cls") and param.name not in remaining:
             continue
+        positional = param.kind is param.POSITIONAL_ONLY or (
+            by_position and param.kind is param.POSITIONAL_OR_KEYWORD
+        )
         if param.name not in remaining:
+            if by_position and positional:
+                if param.default is param.empty:
+                    raise ReplayError(f"recorded input lacks {param.name!r}, needed before *{star.name}")
+                args.append(param.default)  # a gap before *args: fill it with the default
             continue
         value = remaining.pop(param.name)
         if param.kind is param.VAR_POSITIONAL:
             args.extend(value if isinstance(value, list | tuple) else [value])
         elif param.kind is param.VAR_KEYWORD:
             kwargs.update(value if isinstance(value, dict) else {})
-        elif param.kind is param.POSITIONAL_ONLY:
+        elif positional:
             args.append(value)
         else:
             kwargs[param.name] = value

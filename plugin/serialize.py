@@ -16,6 +16,8 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 REPR_LIMIT = 500
+_SCRUB_MARGIN = 512
+_MAX_INT_BITS = 4000 * 3  # about 3600 decimal digits
 
 # Key names whose values are secrets. A name matches when one of these words is a whole component of it
 # (split on _ - . and case), so "api_key" and "OPENAI_API_KEY" match while "max_tokens" does not.
@@ -51,7 +53,9 @@ DEFAULT_SECRET_PATTERNS = (
 
 
 class Redactor:
-    def __init__(self, keys: tuple[str, ...] | list[str] = (), patterns: tuple[str, ...] | list[str] = ()) -> None:
+    def __init__(
+        self, keys: tuple[str, ...] | list[str] = (), patterns: tuple[str, ...] | list[str] = ()
+    ) -> None:
         words = sorted({w.lower() for w in (*DEFAULT_SECRET_KEYS, *keys)}, key=len, reverse=True)
         alternatives = "|".join(re.escape(w).replace("_", "[_\\-.]?") for w in words)
         self._key_re = re.compile(rf"(?:^|[_\-.])(?:{alternatives})(?:$|[_\-.])")
@@ -92,16 +96,24 @@ class Encoder:
         return self._enc(value, 0, set())
 
     def _str(self, text: str) -> str:
-        if len(text) > self.max_string_chars:
-            size = len(text)
-            text = text[: self.max_string_chars] + f"…[truncated, {size} chars]"
+        return self._cut(text, self.max_string_chars)
+
+    def _cut(self, text: str, limit: int) -> str:
+        # Scrub before cutting: a cut through a key would leave a prefix too short for its pattern.
+        # Scrubbing only a margin beyond the limit keeps the cost bounded for huge strings.
+        size = len(text)
         if self.redactor is not None:
-            text = self.redactor.scrub(text)
+            text = self.redactor.scrub(text[: limit + _SCRUB_MARGIN] if size > limit else text)
+        if size > limit:
+            text = text[:limit] + f"…[truncated, {size} chars]"
         return text
 
     def _enc(self, value: Any, depth: int, seen: set[int]) -> Any:
-        if value is None or isinstance(value, bool | int):
+        if value is None or isinstance(value, bool):
             return value
+        if isinstance(value, int):
+            # json cannot print ints past sys.get_int_max_str_digits() (4300 digits); mark them instead.
+            return value if value.bit_length() <= _MAX_INT_BITS else self._repr(value, note="huge int")
         if isinstance(value, str):
             return self._str(value)
         if isinstance(value, float):
@@ -131,7 +143,7 @@ class Encoder:
                     out[key] = self._enc(v, depth + 1, seen)
             return out
         if isinstance(value, list | tuple | set | frozenset):
-            items = value if isinstance(value, list | tuple) else sorted(value, key=repr)
+            items = value if isinstance(value, list | tuple) else _ordered(value)
             out_list = [self._enc(v, depth + 1, seen) for v in items[: self.max_items]]
             if len(items) > self.max_items:
                 out_list.append(f"…[+{len(items) - self.max_items} more items]")
@@ -150,16 +162,27 @@ class Encoder:
         return self._repr(value)
 
     def _repr(self, value: Any, note: str | None = None) -> dict[str, Any]:
+        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            return {
+                "__repr__": f"<int of {value.bit_length()} bits>",
+                "__type__": "builtins.int",
+                "__note__": note,
+            }
         try:
             text = repr(value)
         except Exception as exc:  # a broken __repr__ must not lose the record
             text = f"<unrepresentable: {type(exc).__name__}>"
-        if len(text) > REPR_LIMIT:
-            text = text[:REPR_LIMIT] + f"…[truncated, {len(text)} chars]"
-        if self.redactor is not None:
-            text = self.redactor.scrub(text)
+        text = self._cut(text, REPR_LIMIT)
         cls = type(value)
         out: dict[str, Any] = {"__repr__": text, "__type__": f"{cls.__module__}.{cls.__qualname__}"}
         if note:
             out["__note__"] = note
         return out
+
+
+def _ordered(items: set[Any] | frozenset[Any]) -> list[Any]:
+    """A set in a stable order for storage; members whose repr fails keep iteration order."""
+    try:
+        return sorted(items, key=repr)
+    except Exception:
+        return list(items)

@@ -47,10 +47,10 @@ _QUOTE_RE = re.compile(
 )
 # Rooted, home- or dot-relative, Windows-drive paths, or anything with two or more slashes.
 _PATH_RE = re.compile(
-    r"(?<![\w.~/\\-])(?:~|\.{1,2}|[A-Za-z]:)?(?:[/\\][\w.@%+~$-]+)+[/\\]?|\b[\w.-]+(?:/[\w.@%+~$-]+){2,}/?"
+    r"(?<![\w.~/\\-])(?:~|\.{1,2}|[A-Za-z]:)?(?:[/\\]+[\w.@%+~$-]+)+[/\\]?|\b[\w.-]+(?:/+[\w.@%+~$-]+){2,}/?"
 )
 # The value of key=value (it may be empty: the slot is there either way).
-_KV_RE = re.compile(r"(?<==)[^\s,;&)\]}>\"']*")
+_KV_RE = re.compile(r"(?<==)(?:<\*>|[^\s,;&)\]}<>\"'])*")
 # Applied to one whitespace-separated token at a time.
 _GENERIC_RE = re.compile(
     r"(?<![\w.+#%$-])(?:"
@@ -223,7 +223,8 @@ def merge_templates(templates: Iterable[str], min_variants: int = MIN_VARIANTS) 
             if constants - 1 < MIN_CONSTANT_TOKENS:
                 continue
             for i, tok in enumerate(toks):
-                if tok == _P or "<*>" in tok:
+                if tok == _P or "<*>" in tok or (i + 1 < n and toks[i + 1] == _P):
+                    # A word right before a value names it ("size <*>", "trap <*>"): template text.
                     continue
                 key = (n, i, tuple(toks[:i] + toks[i + 1 :]))
                 variants.setdefault(key, set()).add(tok)

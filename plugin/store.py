@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .records import Span, Trace
 from .settings import resolve_db_path
@@ -22,6 +24,7 @@ from .settings import resolve_db_path
 APPLICATION_ID = 0x746D6E64  # "tmnd": marks a SQLite file as ours, so a foreign one is never migrated
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
+_T = TypeVar("_T")
 
 # Forward-only migrations; index i brings the schema from version i to i + 1.
 MIGRATIONS: list[str] = [
@@ -112,27 +115,75 @@ class WriterStats:
 
 def _check_file(path: Path) -> None:
     """Refuse a file that is not ours before anything writes to it (a foreign file stays byte-identical)."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a trace store file.")
     if not path.exists() or path.stat().st_size == 0:
         return
-    with path.open("rb") as fh:
-        header = fh.read(len(SQLITE_HEADER))
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"Cannot read the trace store at {path}: {exc.strerror or exc}") from exc
     if header != SQLITE_HEADER:
         raise StoreError(f"{path} is not a tracemend store (not an SQLite database); it was left untouched.")
     try:
-        ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
-        try:
-            app_id = ro.execute("PRAGMA application_id").fetchone()[0]
-            tables = ro.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            ro.execute("PRAGMA quick_check(1)").fetchone()
-        finally:
-            ro.close()
+        app_id, version, tables, check = _retry_busy(lambda: _inspect(path))
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path} is corrupt ({exc}); it was left untouched.") from exc
+    if check != "ok":
+        raise StoreError(f"{path} is corrupt ({check}); it was left untouched.")
     if app_id != APPLICATION_ID and tables:
         raise StoreError(
             f"{path} is an SQLite database that tracemend did not create; it was left untouched. "
             "Point TRACEMEND_DB at another file."
         )
+    # Checked here, before the read-write connection switches the journal mode of a newer store.
+    if app_id == APPLICATION_ID and version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}, newer than this tracemend understands "
+            f"({SCHEMA_VERSION}). Upgrade tracemend; the file was left untouched."
+        )
+
+
+def _inspect(path: Path) -> tuple[int, int, int, str]:
+    ro = sqlite3.connect(
+        f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+    )
+    try:
+        # One read transaction: another process may be creating the store right now, and separate
+        # statements could see the tables of its commit but the application id from before it.
+        ro.execute("BEGIN")
+        app_id = ro.execute("PRAGMA application_id").fetchone()[0]
+        version = ro.execute("PRAGMA user_version").fetchone()[0]
+        tables = ro.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        # quick_check reports most damage as rows rather than raising; anything but "ok" is corrupt.
+        check = ro.execute("PRAGMA quick_check(1)").fetchone()[0]
+        ro.execute("COMMIT")
+        return app_id, version, tables, check
+    finally:
+        ro.close()
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+def _retry_busy(action: Callable[[], _T]) -> _T:
+    """Run ``action``, retrying while another process holds a lock SQLite will not wait for.
+
+    SQLite returns "database is locked" at once, without its busy handler, where waiting could deadlock:
+    switching to WAL while another connection reads, or several processes creating one store together.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.002
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.1)
 
 
 class Store:
@@ -143,24 +194,34 @@ class Store:
         if not self.path.exists() and not create:
             raise StoreError(f"No trace store at {self.path}. Record traces with @tracemend.track first.")
         _check_file(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create the folder for the trace store at {self.path}: {exc}") from exc
         self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(
                 str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
             )
             self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            _retry_busy(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+            _retry_busy(self._migrate)
         except sqlite3.DatabaseError as exc:
+            if hasattr(self, "_conn"):
+                self._conn.close()
             raise StoreError(f"Cannot open the trace store at {self.path}: {exc}") from exc
+        except StoreError:
+            self._conn.close()
+            raise
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def _migrate(self) -> None:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(
+                "BEGIN IMMEDIATE"
+            )  # outside the try: if it fails there is nothing to roll back
             try:
                 version = self._conn.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
@@ -201,7 +262,9 @@ class Store:
     ) -> None:
         """Write prepared rows in one transaction (the background writer's path)."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(
+                "BEGIN IMMEDIATE"
+            )  # outside the try: if it fails there is nothing to roll back
             try:
                 if configs:
                     self._conn.executemany("INSERT OR IGNORE INTO configs VALUES (?, ?)", configs)

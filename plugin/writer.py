@@ -40,6 +40,8 @@ class Writer:
         self.settings = settings
         self.written = 0
         self.failed = 0
+        # The drop count last written to the writers table; drops after the last batch still get reported.
+        self._reported_dropped = 0
         self._drain_lock = threading.Lock()
         self._store: Store | None = None
         self._store_error: str | None = None
@@ -74,21 +76,37 @@ class Writer:
                 self._store.close()
                 self._store = None
 
-    def drain(self) -> int:
-        """Write everything queued so far; returns the number of spans written."""
+    def drain(self, limit: int | None = None) -> int:
+        """Write what is queued (at most ``limit`` spans); returns the number of spans written."""
         total = 0
         queue = capture.STATE.queue
+        left = len(queue) if limit is None else limit
         with self._drain_lock:
-            while queue:
+            while queue and (limit is None or left > 0):
                 batch = []
                 popleft = queue.popleft
                 try:
-                    for _ in range(BATCH):
+                    for _ in range(BATCH if limit is None else min(BATCH, left)):
                         batch.append(popleft())
                 except IndexError:
                     pass
+                left -= len(batch)
                 total += self._write(batch)
+            if capture.STATE.dropped != self._reported_dropped:
+                self._write_stats()
         return total
+
+    def _write_stats(self) -> None:
+        store = self._open_store()
+        if store is None:
+            return
+        dropped = capture.STATE.dropped
+        writer = (self._writer_id, os.getpid(), time.time_ns() // 1000, self.written, dropped)
+        try:
+            store.write_rows((), (), (), writer)
+            self._reported_dropped = dropped
+        except Exception:
+            capture._internal_error("writing writer stats")
 
     def _write(self, batch: list[Any]) -> int:
         store = self._open_store()
@@ -104,12 +122,16 @@ class Writer:
             try:
                 self._rows(rec, traces, spans, configs)
             except Exception:
+                # Counted as dropped so that written + dropped always equals what was recorded.
                 self.failed += 1
+                _count_dropped(1)
                 capture._internal_error("serialising a span")
         self.written += len(spans)
-        writer = (self._writer_id, os.getpid(), time.time_ns() // 1000, self.written, capture.STATE.dropped)
+        dropped = capture.STATE.dropped
+        writer = (self._writer_id, os.getpid(), time.time_ns() // 1000, self.written, dropped)
         try:
             store.write_rows(traces, spans, list(configs.items()), writer)
+            self._reported_dropped = dropped
         except Exception:
             self.written -= len(spans)
             _count_dropped(len(spans))
@@ -159,7 +181,11 @@ class Writer:
         cfg_obj = getattr(rec, "config", None)
         cfg = cfg_hash = None
         if cfg_obj is not None:
-            cfg = config_snapshot(cfg_obj)
+            try:
+                cfg = config_snapshot(cfg_obj)
+            except Exception:  # a broken config loses its snapshot, not the trace
+                capture._internal_error("config snapshot")
+                cfg = None
             if cfg is not None:
                 cfg = enc(cfg)
                 cfg_hash = config_hash(cfg)
@@ -181,7 +207,17 @@ class Writer:
         }
         start_us, end_us = rec.start // 1000, rec.end // 1000
         spans.append(
-            (trace_id, span_id, parent_id, name, spec.kind, start_us, end_us, int(error is not None), json.dumps(span_body))
+            (
+                trace_id,
+                span_id,
+                parent_id,
+                name,
+                spec.kind,
+                start_us,
+                end_us,
+                int(error is not None),
+                json.dumps(span_body),
+            )
         )
         if rec.root is not rec:
             return
@@ -209,7 +245,9 @@ class Writer:
             "end_time": end,
             "config": cfg,
             "config_hash": cfg_hash if cfg is not None else None,
-            "config_class": qualified_class(cfg_obj) if cfg_obj is not None and not isinstance(cfg_obj, dict) else None,
+            "config_class": qualified_class(cfg_obj)
+            if cfg_obj is not None and not isinstance(cfg_obj, dict)
+            else None,
             "config_param": spec.config_param if spec.config is None else None,
             "code_version": code.model_dump(),
             "tags": tags,
@@ -279,11 +317,17 @@ def run_forever() -> None:
 
 
 def flush() -> int:
-    """Write every finished span to the store now, from the calling thread. Returns the number written."""
-    if not capture.STATE.queue:
+    """Write every finished span to the store now, from the calling thread. Returns the number written.
+
+    Also waits for a batch the writer thread has already taken off the queue, so that when this returns
+    everything recorded before the call is committed (an empty queue alone does not mean that).
+    """
+    queued = len(capture.STATE.queue)
+    if not queued and _writer is None:
         return 0
     try:
-        return get_writer().drain()
+        # Only what was queued when flush was called: a producer still running cannot keep it here forever.
+        return get_writer().drain(limit=queued)
     except Exception:
         capture._internal_error("flush")
         return 0

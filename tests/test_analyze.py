@@ -214,3 +214,62 @@ def test_json_shape(regressed: Store) -> None:
     data = analyze(regressed, now=LATER).to_json()
     assert data["revision"] == NEW
     assert {"verdict", "p_value", "q_value", "expected", "hourly_counts"} <= set(data["findings"][0])
+
+
+def test_store_reads_for_the_analyzer(regressed: Store) -> None:
+    start = DEPLOY - timedelta(hours=5)
+    hourly = regressed.count_bins(since=start, until=DEPLOY, bin_seconds=3600)
+    assert len(hourly) == 5
+    assert hourly == [
+        regressed.count(since=start + timedelta(hours=h), until=start + timedelta(hours=h + 1))
+        for h in range(5)
+    ]
+    # Many small bins take the GROUP BY path; both paths agree.
+    fine = regressed.count_bins(since=start, until=DEPLOY, bin_seconds=5)
+    assert len(fine) == 3600 and sum(fine) == sum(hourly)
+    revisions = regressed.first_trace_by_revision()
+    assert [r for r, _ in revisions] == [OLD, NEW]
+    assert revisions[1][1] == next(regressed.iter_traces(revision=NEW, limit=1)).start_time
+    failures = list(regressed.iter_failures(since=DEPLOY))
+    assert failures and all(row[2] in ("error", "failed_assertion") for row in failures)
+    assert [row[1] for row in failures] == sorted(row[1] for row in failures)
+    assert all(row[5] is not None and row[6] is None for row in failures)
+
+
+def test_canary_mode_separates_the_deploy_from_an_outage(tmp_path: Path) -> None:
+    """Old and new revisions share the window; an outage hits both, a bug only the new one."""
+    store = Store(tmp_path / "canary.db")
+    store.add_traces(traffic(deploy=DEPLOY, failure_rate=0.03, window_minutes=0, seed=31))
+    rng = random.Random(8)
+    window = []
+    for i in range(240):
+        start = DEPLOY + timedelta(seconds=15 * i + 1)
+        commit = NEW if i % 4 == 0 else OLD  # the canary serves a quarter of the traffic
+        trace = next(
+            iter(traffic(deploy=start, per_hour=60, baseline_hours=0, window_minutes=1, seed=1000 + i))
+        )
+        window.append(
+            trace.model_copy(update={"start_time": start, "code_version": CodeVersion(commit=commit)})
+        )
+        if i % 3 == 0:  # a dependency outage: JSON errors on every revision, ~25x the usual rate
+            window.append(make_failure(rng, FAILURES[2], start, commit))
+        if commit == NEW and i % 8 == 0:  # the deploy's own bug
+            window.append(
+                make_failure(rng, ("KeyError", lambda r: "'uk'", "agent.tools", "refund_policy"), start, NEW)
+            )
+    store.add_traces(window)
+    # The first NEW trace marks the deploy; both revisions keep serving.
+    plain = analyze(store, now=LATER)
+    assert {f.signature.exception_types[0] for f in plain.flagged} == {
+        "json.decoder.JSONDecodeError",
+        "KeyError",
+    }
+    result = analyze(store, now=LATER, canary=True)
+    flagged = {f.signature.exception_types[0]: f for f in result.flagged}
+    assert set(flagged) == {"KeyError"}
+    outage = next(
+        f for f in result.findings if f.signature.exception_types[0] == "json.decoder.JSONDecodeError"
+    )
+    assert outage.verdict == "noise" and outage.window_count >= 70
+    with pytest.raises(AnalyzeError, match="both"):
+        analyze(store, now=LATER, canary=True, revision=OLD)

@@ -131,3 +131,9 @@ def test_real_subprocess_exit_code(dbs: dict[str, Path]) -> None:
     )
     assert proc.returncode == 1, proc.stderr
     assert "KeyError" in proc.stdout
+
+
+def test_canary_without_a_control_is_a_usage_error(dbs: dict[str, Path]) -> None:
+    result = _run("analyze", "--db", str(dbs["bad"]), "--canary")
+    assert result.exit_code == 2
+    assert "both" in result.output

@@ -63,8 +63,8 @@ def test_bursty_signature_needs_more_evidence_than_a_steady_one() -> None:
     model = gating.fit_baseline(base, traffic)
     assert model.dispersion[1] > 5 * model.dispersion[0]
     window = np.array([40, 40])
-    result = gating.gate_counts(base, traffic, window, 1000.0, 1.0)
-    assert result.p_value[0] < 1e-6 < result.p_value[1]
+    result = gating.gate_counts(base, traffic, window, 1000.0, 1.0, alpha=0.001)
+    assert result.p_value[0] < 1e-6 < 1e-3 < result.p_value[1]
     assert result.flags[0] and not result.flags[1]
 
 
@@ -141,6 +141,12 @@ def test_sequential_flags_early_and_never_looks_ahead() -> None:
         again = gating.bench_gate_seq(base, traffic, changed, st, 5 / 60)
         early = first <= j
         assert np.array_equal(np.where(early, first, -1), np.where(again <= j, again, -1))
+
+
+def test_cli_default_alpha_is_the_gates() -> None:
+    from tracemend.analyze import DEFAULT_ALPHA
+
+    assert DEFAULT_ALPHA == gating.ALPHA
 
 
 def test_sequential_spending_sums_to_alpha() -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..analyze import DEFAULT_ALPHA as ALPHA
 from ..analyze import Analysis, AnalyzeError, analyze, list_signatures, planned_looks
-from ..gating import ALPHA
 from ._common import DB_OPTION, console, err_console, open_store_or_exit, parse_duration, parse_time
 
 _BARS = " ▁▂▃▄▅▆▇█"
@@ -104,13 +104,23 @@ def _run(
     revision: str | None,
     alpha: float,
     now=None,
+    canary: bool = False,
 ):
     base = parse_duration(baseline)
     win = parse_duration(window)
     start = parse_time(since) if since else None
     store = open_store_or_exit(db)
     try:
-        return analyze(store, baseline=base, window=win, since=start, revision=revision, alpha=alpha, now=now)
+        return analyze(
+            store,
+            baseline=base,
+            window=win,
+            since=start,
+            revision=revision,
+            alpha=alpha,
+            now=now,
+            canary=canary,
+        )
     except AnalyzeError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -132,12 +142,15 @@ def analyze_cmd(
         None, "--revision", help="Analyze the deploy of this commit (or prefix)."
     ),
     alpha: float = typer.Option(ALPHA, "--alpha", min=1e-6, max=0.5, help="False discovery rate level."),
+    canary: bool = typer.Option(
+        False, "--canary", help="The new revision serves part of the window beside older ones: compare them."
+    ),
     limit: int = typer.Option(30, "--limit", min=1, help="Rows to show."),
     as_json: bool = typer.Option(False, "--json", help="Print the analysis as JSON."),
     db: Path | None = DB_OPTION,
 ) -> None:
     """Group failures into signatures and flag those the last deploy made worse (exit 1 if any)."""
-    result = _run(db, baseline, window, since, revision, alpha)
+    result = _run(db, baseline, window, since, revision, alpha, canary=canary)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
