@@ -196,6 +196,11 @@ class TriageVerdict(_Record):
     linked_lines: list[str] = Field(default_factory=list)
     recommendation: str = ""
     scripted: bool = False
+    # The suspect change (full shas), the recommended action and the exact command to run next.
+    base_revision: str | None = None
+    head_revision: str | None = None
+    action: Literal["roll_back", "fix_forward", "none"] = "none"
+    next_command: str = ""
 
 
 class Proposal(_Record):
@@ -205,6 +210,14 @@ class Proposal(_Record):
     explanation: str = ""
     suggested_assertions: list[str] = Field(default_factory=list)
     scripted: bool = False
+    # Where the root cause is ("path:line" or "path:start-end"), what it was diagnosed from, the edits as
+    # the model wrote them (SEARCH/REPLACE), and the sandbox's before/after rerun of the failing inputs.
+    locations: list[str] = Field(default_factory=list)
+    signature_id: str | None = None
+    trace_ids: list[str] = Field(default_factory=list)
+    edits: str = ""
+    base_revision: str | None = None
+    comparison: Comparison | None = None
 
 
 # --- sandbox ----------------------------------------------------------------------------------------

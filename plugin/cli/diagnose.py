@@ -1,0 +1,326 @@
+"""``tracemend triage`` and ``tracemend diagnose``: rendering and prompts only; the work is in
+``tracemend.triage`` and ``tracemend.diagnose``.
+
+Exit codes: 0 done (triage printed; a fix approved and applied), 1 no fix applied (rejected, quit, not
+verified, ``--no-input``, no terminal, budget exhausted), 2 usage errors (bad ids, not a repository).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from ._common import DB_OPTION, console, err_console, open_store_or_exit
+
+_VERDICT_STYLE = {
+    "fixed": "bold green",
+    "partially_fixed": "yellow",
+    "not_fixed": "bold red",
+    "regressed_elsewhere": "bold red",
+    "unchanged": "dim",
+}
+_CHANGE_STYLE = {
+    "fixed": "green",
+    "still_failing": "red",
+    "new_error": "red",
+    "broke": "red",
+    "unchanged_ok": "dim",
+    "changed_ok": "yellow",
+}
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """Untrusted text (model output, traces) without terminal control characters (ESC, BEL, ...)."""
+    return _CONTROL.sub("", text)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[red]error:[/] {escape(message)}")
+    return typer.Exit(code)
+
+
+def _open_repo(path: Path | None):  # -> git.Repo
+    from .. import vcs
+
+    try:
+        return vcs.open_repo(path or Path.cwd())
+    except vcs.VcsError as exc:
+        raise _fail(str(exc)) from None
+
+
+# --- rendering ----------------------------------------------------------------------------------------
+
+
+def render_triage(result) -> None:  # TriageResult
+    v = result.verdict
+    table = Table(
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+        title=f"changed files {v.base_revision[:10]}..{v.head_revision[:10]}",
+        title_justify="left",
+    )
+    table.add_column("file")
+    table.add_column("class")
+    table.add_column("why", style="dim")
+    for cf in v.changed_files:
+        style = "bold" if cf.file_class == "runtime" else "dim"
+        table.add_row(Text(clean(cf.path)), Text(cf.file_class, style=style), Text(clean(cf.reason)))
+    console.print(table)
+    label = " [dim](scripted model)[/]" if v.scripted else ""
+    caused = "[red]caused by this change[/]" if v.caused_by_change else "[green]not caused by this change[/]"
+    console.print(
+        f"\n[bold]verdict:[/] {caused} — decision [bold]{v.decision}[/], confidence {v.confidence:.0%}{label}"
+    )
+    console.print(f"[bold]severity:[/] {result.severity.describe()}")
+    console.print(Text(clean(v.reasoning)))
+    if v.linked_lines:
+        console.print("[bold]changed lines on the error's path:[/]")
+        for line in v.linked_lines:
+            console.print(Text(clean("  " + line)))
+    console.print(f"\n[bold]recommendation:[/] {escape(v.recommendation)}")
+    console.print(f"[bold]next:[/] {escape(v.next_command)}")
+
+
+def render_comparison(comparison) -> Table | Text:  # Comparison | None
+    if comparison is None:
+        return Text("not rerun (build failure: the change applies and compiles)", style="dim")
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("trace", "input was", "before", "after", "result"):
+        table.add_column(col)
+    for item in comparison.items:
+        before = item.before.status + (
+            f" {item.before.error.type.rsplit('.', 1)[-1]}" if item.before.error else ""
+        )
+        after = item.after.status + (
+            f" {item.after.error.type.rsplit('.', 1)[-1]}" if item.after.error else ""
+        )
+        table.add_row(
+            item.source_trace_id[:12],
+            "failing" if item.was_failing else "passing",
+            Text(clean(before)),
+            Text(clean(after)),
+            Text(item.change, style=_CHANGE_STYLE.get(item.change, "")),
+        )
+    return table
+
+
+def render_proposal(proposal) -> None:  # Proposal
+    label = "  [yellow](scripted model)[/]" if proposal.scripted else ""
+    body = Text(clean(proposal.root_cause))
+    if proposal.locations:
+        body.append(clean("\nat " + ", ".join(proposal.locations)), style="cyan")
+    console.print(
+        Panel(
+            body, title="root cause" + (" (scripted model)" if proposal.scripted else ""), title_align="left"
+        )
+    )
+    if proposal.explanation:
+        console.print(Text(clean(proposal.explanation), style="dim"))
+    console.print(
+        Syntax(clean(proposal.diff), "diff", theme="ansi_dark", background_color="default", word_wrap=True)
+    )
+    if proposal.comparison is not None:
+        verdict = proposal.comparison.verdict
+    else:  # a build-log diagnosis has nothing to rerun; for traces, the rerun itself failed
+        verdict = "not verified (the rerun failed)" if proposal.trace_ids else "applies and compiles"
+    console.print(f"[bold]sandbox rerun:[/] [{_VERDICT_STYLE.get(verdict, 'bold')}]{verdict}[/]{label}")
+    console.print(render_comparison(proposal.comparison))
+    if proposal.trace_ids and (proposal.comparison is None or proposal.comparison.verdict != "fixed"):
+        console.print(
+            "[bold red]warning:[/] the sandbox did not confirm this fix; approving applies it anyway."
+        )
+    if proposal.suggested_assertions:
+        console.print("[bold]assertions for the regression case:[/]")
+        for a in proposal.suggested_assertions:
+            console.print(Text(clean("  - " + a)))
+
+
+class TerminalUI:
+    def show_proposal(self, proposal) -> None:
+        render_proposal(proposal)
+
+    def show_trace(self, trace) -> None:
+        from ..diagnose import render_trace
+
+        console.print(
+            Panel(Text(clean(render_trace(trace))), title=f"trace {trace.trace_id[:12]}", title_align="left")
+        )
+
+    def ask(self, prompt: str) -> str | None:
+        try:
+            return console.input(Text(prompt, style="bold"))
+        except EOFError:
+            return None
+
+    def info(self, message: str) -> None:
+        console.print(Text(clean(message), style="italic"))
+
+
+# --- commands -----------------------------------------------------------------------------------------
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("triage")
+    def triage_cmd(
+        trace: str = typer.Option(None, "--trace", help="A failing trace: triage its signature."),
+        signature: str = typer.Option(None, "--signature", "-s", help="A signature id (or prefix)."),
+        finding_file: Path = typer.Option(
+            None,
+            "--finding",
+            help="A Finding, or the output of tracemend analyze --json (pick one with --signature).",
+        ),
+        wide: bool = typer.Option(False, "--wide", help="Every revision since the signature first appeared."),
+        base: str = typer.Option(
+            None, "--base", help="Compare from this revision (default: the previous deployed one)."
+        ),
+        head: str = typer.Option(None, "--head", help="Compare to this revision (default: the finding's)."),
+        repo: Path = typer.Option(None, "--repo", help="The repository (default: the current one)."),
+        model: str = typer.Option(None, "--model", help="Model id (litellm string or scripted:<file>)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the TriageVerdict as JSON."),
+        db: Path = DB_OPTION,
+    ) -> None:
+        """Did the last change cause this failure? Classify the changed files, then (if runtime files
+        changed) ask for a causal verdict; recommend fix-forward or roll-back with the exact command."""
+        from .. import llm
+        from .. import triage as tri
+
+        if (trace is None) == (finding_file is None and signature is None) or (trace and signature):
+            raise _fail("give --trace, or --signature, or --finding (optionally with --signature)")
+        store = open_store_or_exit(db)
+        r = _open_repo(repo)
+        try:
+            text = None
+            if finding_file is not None:
+                try:
+                    text = finding_file.read_text(encoding="utf-8")
+                except OSError as exc:
+                    raise _fail(f"{finding_file}: {exc.strerror}") from None
+            finding = tri.select_finding(store, trace_id=trace, signature=signature, finding_json=text)
+            result = tri.triage(finding, store, r, model=model, wide=wide, base=base, head=head)
+        except tri.TriageError as exc:
+            raise _fail(str(exc)) from None
+        except llm.ModelError as exc:  # the verdict could not be obtained: fail closed, say why
+            raise _fail(f"triage needs a model verdict and did not get one: {exc}", 1) from None
+        if as_json:
+            print(result.verdict.model_dump_json(indent=2))
+        else:
+            render_triage(result)
+
+    @app.command("diagnose")
+    def diagnose_cmd(
+        trace_id: str = typer.Argument(None, help="A failing trace id (or prefix)."),
+        signature: str = typer.Option(
+            None, "--signature", "-s", help="Diagnose the newest failures of a signature."
+        ),
+        build_log: Path = typer.Option(
+            None, "--build-log", help="A failed build/install log: diagnose it with the last commit's diff."
+        ),
+        yes: bool = typer.Option(
+            False, "--yes", help="Approve without asking when the sandbox verdict is 'fixed'."
+        ),
+        no_input: bool = typer.Option(
+            False, "--no-input", help="Print the proposal and exit 1 without asking (CI)."
+        ),
+        branch: str = typer.Option(
+            None, "--branch", help="Commit the approved fix on this new branch instead of the working tree."
+        ),
+        model: str = typer.Option(None, "--model", help="Model id (litellm string or scripted:<file>)."),
+        repo: Path = typer.Option(None, "--repo", help="The repository (default: the current one)."),
+        max_steps: int = typer.Option(16, "--max-steps", min=1, help="Model calls the agent may make."),
+        max_tokens: int = typer.Option(120_000, "--max-tokens", min=1000, help="Tokens the agent may use."),
+        passing: int = typer.Option(
+            3, "--passing", min=0, help="Passing traces rerun to catch collateral breakage."
+        ),
+        timeout: float = typer.Option(30.0, "--timeout", help="Seconds per rerun."),
+        db: Path = DB_OPTION,
+    ) -> None:
+        """Propose a fix for a failure, verify it in a sandbox, and ask before applying it."""
+        from .. import vcs
+        from ..diagnose import Budget, DiagnoseError, apply_approved, approval_loop, auto_decision, diagnose
+        from ..diagnose.select import request_for_build_log, request_for_signature, request_for_trace
+
+        if sum(x is not None for x in (trace_id, signature, build_log)) != 1:
+            raise _fail("give exactly one of TRACE_ID, --signature, --build-log")
+        if yes and no_input:
+            raise _fail("--yes and --no-input exclude each other")
+        r = _open_repo(repo)
+        root = vcs.repo_root(r)
+        try:
+            if build_log is not None:
+                req = request_for_build_log(root, build_log)
+            else:
+                store = open_store_or_exit(db)
+                if trace_id is not None:
+                    req = request_for_trace(store, root, trace_id, passing=passing)
+                else:
+                    req = request_for_signature(store, root, signature, passing=passing)
+        except DiagnoseError as exc:
+            raise _fail(str(exc)) from None
+        req.rerun_timeout = timeout
+        what = req.signature_text or "failure"
+        err_console.print(
+            f"[dim]diagnosing {what} ({len(req.failing)} failing, {len(req.passing)} passing traces)…[/]"
+        )
+        from .. import llm
+        from ..sandbox import SandboxError
+
+        try:
+            with llm.track_usage() as usage:
+                result = diagnose(req, model=model, budget=Budget(max_steps=max_steps, max_tokens=max_tokens))
+        except SandboxError as exc:
+            raise _fail(f"the sandbox could not run: {exc}", 1) from None
+        for line in result.log:
+            err_console.print(Text(clean("  · " + line), style="dim"))
+        err_console.print(
+            f"[dim]{usage.calls} model calls, {usage.prompt_tokens + usage.completion_tokens} tokens, "
+            f"${usage.cost:.4f}{' (scripted model)' if result.scripted else ''}[/]"
+        )
+        proposal = result.proposal
+        if proposal is None:
+            err_console.print(f"[red]no fix proposed:[/] {result.stop.replace('_', ' ')}")
+            raise typer.Exit(1)
+        decision = auto_decision(proposal, yes=yes, no_input=no_input, tty=sys.stdin.isatty())
+        if decision != "ask":
+            render_proposal(proposal)
+        if decision == "refuse":
+            reason = (
+                "--no-input"
+                if no_input
+                else f"--yes needs the sandbox verdict 'fixed' (got {result.verdict or 'none'})"
+            )
+            err_console.print(f"[yellow]not applied[/] ({reason}).")
+            raise typer.Exit(1)
+        if decision == "no_tty":
+            err_console.print("[yellow]not applied:[/] no terminal to ask on; use --yes or --no-input.")
+            raise typer.Exit(1)
+        if decision == "ask":
+            outcome, proposal = approval_loop(proposal, req, TerminalUI())
+            if outcome != "approve":
+                console.print(
+                    "rejected: nothing was changed." if outcome == "reject" else "quit: nothing was changed."
+                )
+                raise typer.Exit(1)
+        try:
+            applied = apply_approved(root, proposal, branch=branch)
+        except vcs.VcsError as exc:
+            raise _fail(f"could not apply the approved fix: {exc}", 1) from None
+        console.print(f"[green]done:[/] {escape(applied.summary)}")
+        console.print(f"[bold]undo:[/] {escape(applied.undo)}")
+        if proposal.suggested_assertions and proposal.trace_ids:
+            quoted = " ".join("--assert " + shlex.quote(clean(a)) for a in proposal.suggested_assertions[:3])
+            if proposal.signature_id:
+                quoted += f" --signature {shlex.quote(proposal.signature_id)}"
+            console.print(f"[bold]lock it:[/] tracemend lock {proposal.trace_ids[0][:12]} {escape(quoted)}")
