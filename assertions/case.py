@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+
 from tracemend.records import RegressionCase
 
 from .checks import validate_check

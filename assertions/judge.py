@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, field_validator
+
 from tracemend import llm
 from tracemend.records import AssertionVerdict, JudgeVerdict
 

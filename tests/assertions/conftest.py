@@ -14,6 +14,7 @@ for _key, _value in {
     os.environ.setdefault(_key, _value)
 
 import pytest  # noqa: E402
+
 from tracemend import llm  # noqa: E402
 from tracemend.loopback import LoopbackServer  # noqa: E402
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pydantic import BaseModel
+
 from tracemend.assertions.checks import Outcome, output_text, parse_check, run_check, validate_check
 from tracemend.records import Check
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
+
 from tracemend import llm
 from tracemend.loopback import Reply, chat_body, rate_limited
 

@@ -7,6 +7,7 @@ import re
 import textwrap
 
 import pytest
+
 import tracemend.assertions as assertions_pkg
 from tracemend import llm
 from tracemend.assertions import judge

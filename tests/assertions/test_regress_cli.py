@@ -10,9 +10,10 @@ import textwrap
 
 import pytest
 import yaml
+from typer.testing import CliRunner
+
 from tracemend.cli import build_app
 from tracemend.store import Store
-from typer.testing import CliRunner
 
 AGENT = """
 import tracemend

@@ -6,6 +6,7 @@ import textwrap
 from datetime import UTC, datetime
 
 import pytest
+
 from tracemend.assertions.case import CaseFileError, case_from_trace, iter_case_files, load_case, write_case
 from tracemend.records import Check, Provenance, RegressionCase, Trace
 

@@ -6,6 +6,7 @@ import json
 import textwrap
 
 import pytest
+
 from tracemend import llm
 from tracemend.loopback import chat_body
 
