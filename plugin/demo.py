@@ -16,7 +16,8 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .records import Trace
@@ -68,7 +69,10 @@ def git(repo: Path, *args: str) -> str:
 
 
 def make_repo(root: Path, model: str = "offline") -> str:
-    """A git repository at ``root`` holding the example agent; returns the first commit's sha."""
+    """A git repository at ``root`` holding the example agent; returns the first commit's sha.
+
+    ``model`` goes to ``[tool.tracemend]`` in the repository's pyproject (the model tracemend's own
+    stages use there: triage, diagnosis, the judge)."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(example_source(), root / AGENT_PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
     (root / "pyproject.toml").write_text(
@@ -123,12 +127,16 @@ def retime(trace: Trace, start: datetime) -> Trace:
     return trace
 
 
-def diurnal_times(start: datetime, end: datetime, per_hour: float, seed: int) -> Iterator[datetime]:
-    """Request times between start and end: busier by day than by night, Poisson within each hour."""
+def diurnal_times(
+    start: datetime, end: datetime, per_hour: float, seed: int, *, diurnal: bool = True
+) -> Iterator[datetime]:
+    """Request times between start and end, Poisson within each hour; with ``diurnal``, busier by day
+    (UTC) than by night, averaging ``per_hour``."""
     rng = random.Random(seed)
     hour = start
     while hour < end:
-        level = per_hour * (0.55 + 0.45 * math.sin((hour.hour - 6) / 24 * 2 * math.pi))
+        shape = 0.55 + 0.45 * math.sin((hour.hour - 6) / 24 * 2 * math.pi) if diurnal else 1.0
+        level = per_hour * shape
         count = _poisson(rng, max(level, 0.5))
         span_s = min(3600.0, (end - hour).total_seconds())
         for offset in sorted(rng.uniform(0, span_s) for _ in range(count)):
@@ -205,3 +213,72 @@ def seed_regression(repo: Path) -> str:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", REGRESSION_MESSAGE)
     return git(repo, "rev-parse", "HEAD")
+
+
+@dataclass
+class Scenario:
+    """A demo world: the repository, its store, the scripted model, and what was recorded."""
+
+    root: Path
+    repo: Path
+    db: Path
+    model: str
+    good_commit: str
+    bad_commit: str
+    deploy_time: datetime
+    baseline_traces: int
+    baseline_runs: int
+    window_traces: int
+
+
+def prepare(
+    root: Path,
+    *,
+    per_hour: float = 40.0,
+    seed: int = 7,
+    now: datetime | None = None,
+    regression: bool = True,
+    say: Callable[[str], None] = lambda _: None,
+) -> Scenario:
+    """Build the demo world in ``root``: the example agent at a good revision with a week of baseline
+    traffic, then the seeded regression (``regression=False``: a harmless change) and the 60 minutes of
+    traffic after that deploy. Everything that is recorded ran for real through ``@track``."""
+    from .diagnose import example_script
+
+    root.mkdir(parents=True, exist_ok=True)
+    repo = root / "repo"
+    db = root / "traces.db"
+    script = root / "scripted-model.yaml"
+    shutil.copyfile(example_script().removeprefix("scripted:"), script)
+    model = f"scripted:{script}"
+    good = make_repo(repo, model=model)
+    say(f"support agent committed at {good[:10]} in {repo}")
+
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    deploy = now - timedelta(minutes=60)
+    base_times = list(diurnal_times(deploy - timedelta(days=7), deploy, per_hour, seed))
+    runs = min(len(base_times), 800)
+    run_traffic(repo, root / "raw-baseline.db", runs, seed)
+    with Store(db) as store:
+        baseline = backdate(root / "raw-baseline.db", store, base_times)
+    say(
+        f"baseline: {baseline} traces over the 7 days before the deploy (~{per_hour:g}/hour, diurnal; "
+        f"{runs} real runs through @track, backdated; ~4% mistyped order ids fail)"
+    )
+    if regression:
+        bad = seed_regression(repo)
+        say(f"deployed {bad[:10]} “{REGRESSION_MESSAGE}”: the seeded regression")
+    else:
+        readme = repo / "README.md"
+        readme.write_text(readme.read_text(encoding="utf-8") + "\nSee the wiki for escalations.\n", encoding="utf-8")
+        git(repo, "commit", "-q", "-am", "Docs: escalation pointer")
+        bad = git(repo, "rev-parse", "HEAD")
+        say(f"deployed {bad[:10]}: a documentation-only change")
+    # The deploy is taken as happening at a busy hour: the window runs at the average rate.
+    window_times = list(diurnal_times(deploy, now, per_hour, seed + 1, diurnal=False))
+    run_traffic(repo, root / "raw-window.db", max(len(window_times), 1), seed + 1)
+    with Store(db) as store:
+        window = backdate(root / "raw-window.db", store, window_times)
+        failing = store.count(since=deploy, status="error")
+    say(f"window: {window} traces in the 60 minutes since the deploy, {failing} failing")
+    return Scenario(root, repo, db, model, good, bad, deploy, baseline, runs, window)

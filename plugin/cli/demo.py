@@ -1,13 +1,13 @@
-"""`tracemend demo`: the offline demo on the bundled example agent."""
+"""`tracemend demo`: the whole loop, offline, on the bundled example agent."""
 
 from __future__ import annotations
 
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
+from rich.syntax import Syntax
 
 from .. import demo as steps
 from ..store import Store
@@ -17,56 +17,62 @@ from ._common import console
 
 def demo(
     directory: Path | None = typer.Option(
-        None, "--dir", help="Where to create the demo repository (default: a new temporary folder)."
+        None, "--dir", help="Where to create the demo (default: a new temporary folder)."
     ),
-    per_hour: float = typer.Option(
-        20.0, "--per-hour", min=1.0, help="Average requests per hour of baseline traffic."
-    ),
+    per_hour: float = typer.Option(40.0, "--per-hour", min=1.0, help="Average requests per hour of traffic."),
     seed: int = typer.Option(7, "--seed", help="Seed for the simulated traffic."),
+    interactive: bool = typer.Option(
+        False, "--interactive", help="Ask for approval in the terminal instead of approving a verified fix."
+    ),
 ) -> None:
-    """Record a week of traffic from the bundled support agent (offline) and show the traces."""
+    """Record a week of traffic, deploy a regression, and heal it: analyze, triage, diagnose, approve,
+    apply, lock a regression case and run it. Offline: the model is scripted."""
+    from ..heal import Healer, HealOptions, exit_code
+    from .diagnose import TerminalUI
+    from .heal import RichReporter, print_summary
+
     started = time.perf_counter()
-    root = directory or Path(tempfile.mkdtemp(prefix="tracemend-demo-"))
-    repo = root / "repo"
-    if repo.exists():
-        console.print(f"[red]error:[/] {repo} already exists; pass an empty --dir")
+    root = (directory or Path(tempfile.mkdtemp(prefix="tracemend-demo-"))).resolve()
+    if (root / "repo").exists():
+        console.print(f"[red]error:[/] {root / 'repo'} already exists; pass an empty --dir")
         raise typer.Exit(2)
-    db = root / "traces.db"
-    console.rule("[bold]tracemend demo[/] (offline)")
-
-    with console.status("creating the example repository…"):
-        commit = steps.make_repo(repo)
-    console.print(f"[green]✓[/] example agent committed at {commit[:10]} in {repo}")
-
-    now = datetime.now(UTC).replace(microsecond=0)
-    times = list(steps.diurnal_times(now - timedelta(days=7), now, per_hour, seed))
-    requests = min(len(times), 600)
-    with console.status(f"running the agent on {requests} real requests…"):
-        steps.run_traffic(repo, root / "raw-baseline.db", requests, seed)
-    store = Store(db)
-    with console.status("spreading the traffic over the past week…"):
-        added = steps.backdate(root / "raw-baseline.db", store, times)
-    console.print(
-        f"[green]✓[/] ran {requests} real requests through @track; spread as {added} traces over 7 days "
-        f"(~{per_hour:g}/hour, diurnal) in {db}"
-    )
-
-    counts = store.status_counts()
-    console.print(f"  traces by status: {counts}")
-    failing = list(store.iter_traces(status="error", newest_first=True, limit=5))
-    console.print("\n[bold]recent failing traces[/]  (tracemend traces --failing --db …)")
+    console.rule("[bold]tracemend demo[/] (offline: model answers are scripted)")
+    with console.status("recording a week of traffic, deploying the regression, recording the window…"):
+        world = steps.prepare(root, per_hour=per_hour, seed=seed, say=lambda m: console.print(f"[green]✓[/] {m}"))
+    repo, db, model = world.repo, world.db, world.model
+    with Store(db) as store:
+        failing = list(store.iter_traces(since=world.deploy_time, status="error", newest_first=True, limit=5))
     console.print(render.trace_table(failing))
-    if failing:
-        example = store.get_trace(failing[0].trace_id)
-        assert example is not None
-        console.print(f"\n[bold]one of them[/]  (tracemend show {example.trace_id[:12]} --db …)")
-        render.print_trace(console, example)
-    store.close()
+
+    console.rule("[bold]tracemend heal[/]")
+    options = HealOptions(
+        repo=repo,
+        db=db,
+        model=model,
+        yes=not interactive,
+        tty=interactive,
+        timeout=30.0,
+    )
+    if not interactive:
+        console.print("[dim](demo: a fix the sandbox verifies is approved automatically, as with --yes; "
+                      "pass --interactive to be asked)[/]")
+    healer = Healer(options, RichReporter(), TerminalUI())
+    state = healer.run(healer.begin(resume=False, fresh=True))
+    print_summary(state)
+
+    if state.case_path:
+        case_file = repo / state.case_path
+        console.print(f"\n[bold]the locked regression case[/] ({case_file})")
+        console.print(Syntax(case_file.read_text(encoding="utf-8"), "yaml", word_wrap=True))
     console.rule()
     console.print(f"done in {time.perf_counter() - started:.1f} s. Look around:")
-    console.print(f"  tracemend traces --db {db}")
-    console.print(f"  tracemend status --db {db}")
-    console.print(f"  cd {repo} && git log --oneline")
+    example = failing[0].trace_id[:12] if failing else "TRACE_ID"
+    console.print(f"  tracemend show {example} --db {db}     # a failing trace from the window")
+    console.print(f"  tracemend analyze --db {db}            # the finding (exit 1: a regression)")
+    console.print(f"  cd {repo} && git log --oneline && git diff   # the regression and the fix")
+    if state.case_path:
+        console.print(f"  cd {repo} && python -m pytest {state.case_path}   # the locked case")
+    raise typer.Exit(exit_code(state))
 
 
 def register(app: typer.Typer) -> None:

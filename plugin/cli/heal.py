@@ -1,0 +1,186 @@
+"""`tracemend heal`: the whole loop with a progress line per stage and a final summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.panel import Panel
+from rich.text import Text
+
+from ..settings import resolve_db_path
+from ._common import DB_OPTION, console, err_console, parse_duration, parse_time
+
+STAGE_TITLES = {
+    "analyze": "1/7 analyze",
+    "triage": "2/7 triage",
+    "diagnose": "3/7 diagnose",
+    "approve": "4/7 approve",
+    "apply": "5/7 apply",
+    "lock": "6/7 lock",
+    "check": "7/7 check",
+}
+
+
+class RichReporter:
+    """Prints each stage as it starts and ends, with a spinner while it works."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._status: Any = None
+
+    def _stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def start(self, stage: str, what: str) -> None:
+        self._stop()
+        console.print(f"[bold cyan]▶ {STAGE_TITLES[stage]}[/]  {what}")
+        if stage not in ("approve",) and console.is_terminal:
+            self._status = console.status(f"{stage}…")
+            self._status.start()
+
+    def done(self, stage: str, summary: str) -> None:
+        self._stop()
+        console.print(Text(f"  ✓ {summary}", style="green"))
+
+    def skip(self, stage: str, why: str) -> None:
+        self._stop()
+        console.print(f"[dim]▶ {STAGE_TITLES[stage]}  skipped: {why}[/]")
+
+    def show(self, stage: str, state: Any, extra: Any = None) -> None:
+        self._stop()
+        if self.quiet:
+            return
+        if stage == "analyze" and extra is not None:
+            from .analyze import _print
+
+            _print(extra, 5)
+        elif stage == "triage" and extra is not None:
+            from .diagnose import render_triage
+
+            render_triage(extra)
+        elif stage == "diagnose" and extra is not None:
+            from .diagnose import clean
+
+            for line in extra.log:
+                console.print(Text(clean("  · " + line), style="dim"))
+        elif stage == "approve" and state.proposal is not None:
+            from .diagnose import render_proposal
+
+            render_proposal(state.proposal)
+        elif stage == "check":
+            for check in (state.check_before, state.check_after):
+                if check is None:
+                    continue
+                mark = "[green]passes[/]" if check.passed else "[red]fails[/]"
+                console.print(f"  case {check.where}: {mark} (pytest exit {check.exit_code})")
+                tail = [ln for ln in check.output_tail.splitlines() if ln.strip()][-6:]
+                for line in tail:
+                    console.print(Text("    " + line, style="dim"))
+
+
+def print_summary(state: Any) -> None:
+    from ..heal import describe, exit_code, state_path
+
+    lines = Text()
+    outcome = state.outcome or "interrupted"
+    lines.append(f"outcome     {outcome}", style="bold green" if exit_code(state) == 0 else "bold red")
+    lines.append(f"  (exit {exit_code(state)})\n")
+    if state.message:
+        lines.append(f"            {state.message}\n")
+    if state.finding is not None:
+        f = state.finding
+        lines.append(f"found       {f.verdict}: {describe(f.signature)}\n")
+        lines.append(f"            {f.window_count} failing traces in the window vs {f.expected:.2f} expected; q={f.q_value:.2g}\n")
+    if state.triage is not None:
+        lines.append(f"triage      {state.triage.decision} ({state.triage.confidence:.0%}), {state.triage.action or '—'}\n")
+    if state.proposal is not None:
+        verdict = state.proposal.comparison.verdict if state.proposal.comparison else "not rerun"
+        lines.append(f"changed     {', '.join(state.proposal.touched_files)} (sandbox: {verdict})\n")
+    if state.applied:
+        lines.append(f"applied     {state.applied.get('summary', '')}\n")
+        if state.applied.get("undo"):
+            lines.append(f"undo        {state.applied['undo']}\n")
+    if state.case_path:
+        lines.append(f"locked      {state.case_path}\n")
+        lines.append("run it      pytest " + state.case_path + "   (or: tracemend test)\n")
+    cost = f"${state.cost:.4f}" + (" (scripted model)" if state.scripted else "")
+    lines.append(f"cost        {state.model_calls} model calls, {state.tokens} tokens, {cost}\n")
+    lines.append(f"state       {state_path(Path(state.repo))}")
+    console.print(Panel(lines, title="tracemend heal", title_align="left", expand=False))
+
+
+def heal(
+    baseline: str = typer.Option("7d", "--baseline", help="Baseline before the deploy (e.g. 7d)."),
+    window: str = typer.Option("60m", "--window", help="Window after the deploy (e.g. 60m)."),
+    since: str | None = typer.Option(None, "--since", help="Deploy time (ISO or a duration ago); default: first trace of the newest code version."),
+    revision: str | None = typer.Option(None, "--revision", help="Analyze the deploy of this commit (or prefix)."),
+    model: str | None = typer.Option(None, "--model", help="Model for triage, diagnosis and the judge (litellm id or scripted:<file>)."),
+    yes: bool = typer.Option(False, "--yes", help="Approve without asking when the sandbox verdict is 'fixed'."),
+    no_input: bool = typer.Option(False, "--no-input", help="Never ask: print the proposal and exit 1 (CI)."),
+    branch: str | None = typer.Option(None, "--branch", help="Commit the fix and its case on this new branch instead of the working tree."),
+    repo: Path = typer.Option(Path("."), "--repo", help="The repository to heal."),
+    regress_dir: str = typer.Option("tests/regressions", "--regressions", help="Folder for the regression case, relative to the repository."),
+    timeout: float = typer.Option(30.0, "--timeout", help="Seconds per sandbox rerun."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its saved state."),
+    fresh: bool = typer.Option(False, "--fresh", help="Discard an interrupted run's state and start over."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON (progress goes to stderr)."),
+    db: Path | None = DB_OPTION,
+) -> None:
+    """The whole loop: analyze → triage → diagnose → approve → apply → lock → check.
+
+    Exit codes: 0 nothing to heal, or healed (fix applied, case locked and passing); 1 a flagged finding
+    was left unhealed (not caused by the change, roll back advised, no verified fix, not approved,
+    --no-input); 2 usage errors.
+    """
+    from ..heal import Healer, HealError, HealOptions, exit_code, summary
+
+    if yes and no_input:
+        err_console.print("[red]error:[/] --yes and --no-input exclude each other")
+        raise typer.Exit(2)
+    if resume and fresh:
+        err_console.print("[red]error:[/] --resume and --fresh exclude each other")
+        raise typer.Exit(2)
+    options = HealOptions(
+        repo=repo.resolve(),
+        db=resolve_db_path(db).resolve(),
+        baseline=parse_duration(baseline),
+        window=parse_duration(window),
+        since=parse_time(since) if since else None,
+        revision=revision,
+        model=model,
+        yes=yes,
+        no_input=no_input,
+        branch=branch,
+        regress_dir=regress_dir.strip("/"),
+        timeout=timeout,
+        tty=sys.stdin.isatty() and sys.stdout.isatty(),
+    )
+    if as_json:
+        console.file = sys.stderr
+    from .diagnose import TerminalUI
+
+    healer = Healer(options, RichReporter(), TerminalUI())
+    try:
+        state = healer.begin(resume=resume, fresh=fresh)
+        state = healer.run(state)
+    except HealError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("\n[yellow]interrupted:[/] the state is saved; continue with tracemend heal --resume")
+        raise typer.Exit(130) from None
+    if as_json:
+        sys.stdout.write(json.dumps(summary(state), indent=2) + "\n")
+    else:
+        print_summary(state)
+    raise typer.Exit(exit_code(state))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("heal")(heal)
