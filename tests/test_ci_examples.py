@@ -32,6 +32,8 @@ _REDIRECTS = {">", ">>", "<", ">&", "<&", "&>", ">|"}
 _SHELL_WORDS = {"if", "then", "else", "elif", "do", "while", "until", "!", "env", "exec", "time", "command"}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _GHA_EXPR = re.compile(r"\$\{\{.*?\}\}", re.S)
+# Options a command refuses together (exit 2), which an option-by-option check cannot see: plugin/cli/heal.py.
+EXCLUSIVE: dict[str, list[tuple[str, str]]] = {"heal": [("--yes", "--no-input"), ("--resume", "--fresh")]}
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,10 @@ def tracemend_problems(
             problems.append(f"{where}: `{' '.join(path)}` has no option {name}")
     if extra:
         problems += pytest_option_problems(extra, options, f"{where} (passed on to pytest)")
+    used = {arg.split("=", 1)[0] for arg in rest}
+    for first, second in EXCLUSIVE.get(" ".join(path[1:]), []):
+        if first in used and second in used:
+            problems.append(f"{where}: `{' '.join(path)}` refuses {first} with {second}")
     return problems
 
 
@@ -328,6 +334,7 @@ jobs:
           tracemend test --judge-cache-only --judge-cache-mis skip
           tracemend nosuch --db x.db
           tracemend export otlp --since 2h --failing
+          tracemend heal --yes --no-input --branch fix
 """
 
 
@@ -350,8 +357,9 @@ def test_unknown_options_and_subcommands_are_reported(cli: Any, pytest_options: 
         ("tracemend", ("test",)),
         ("tracemend", ("nosuch",)),
         ("tracemend", ("export",)),
+        ("tracemend", ("heal",)),
     ]
-    watch, suite, test, nosuch, export = commands
+    watch, suite, test, nosuch, export, heal = commands
     assert tracemend_problems(watch.args, cli, pytest_options, "w") == [
         "w: `tracemend watch` has no option --windwo"
     ]
@@ -365,6 +373,10 @@ def test_unknown_options_and_subcommands_are_reported(cli: Any, pytest_options: 
         "n: `tracemend` has no subcommand 'nosuch'"
     ]
     assert tracemend_problems(export.args, cli, pytest_options, "e") == []
+    if "heal" in cli.commands:
+        assert tracemend_problems(heal.args, cli, pytest_options, "h") == [
+            "h: `tracemend heal` refuses --yes with --no-input"
+        ]
 
 
 def test_invalid_workflows_are_reported() -> None:
