@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from phoenix_server import PhoenixServer, start_phoenix
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# One Phoenix server (~450 MB) per run: every test of this module goes to the same xdist worker.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("phoenix")]
 
 
 @pytest.fixture(scope="module")
