@@ -184,7 +184,8 @@ def case_from_trace(
     return RegressionCase(
         name=name or f"{trace.name} {trace.trace_id[:8]}",
         entry_point=trace.entry_point,
-        input=dict(trace.input),
+        # The config is kept once, under ``config``; the runner passes it back as that parameter.
+        input={k: v for k, v in trace.input.items() if not (trace.config_param and k == trace.config_param)},
         config=trace.config,
         config_class=trace.config_class,
         config_param=trace.config_param,

@@ -111,7 +111,9 @@ def test_case_from_trace():
     case = case_from_trace(
         trace, assertions=["Says 30 days"], checks=[Check(kind="not_raises")], fixed_in_commit="abc"
     )
-    assert case.entry_point == trace.entry_point and case.input == trace.input
+    # The config is stored once, under `config`, not again inside the input.
+    assert case.entry_point == trace.entry_point and case.input == {"question": "refund?"}
+    assert case.config == {"model": "m"}
     assert case.config_param == "config" and case.provenance.source_trace_id == trace.trace_id
     assert case.provenance.fixed_in_commit == "abc" and case.provenance.locked_at is not None
     assert case.name == "answer ffffffff"
