@@ -35,10 +35,6 @@ def is_opik_config(value: Any) -> bool:
     return opik is not None and isinstance(value, getattr(opik, "Config", ()))
 
 
-def is_config(value: Any) -> bool:
-    return isinstance(value, Config) or is_opik_config(value)
-
-
 def config_snapshot(value: Any) -> dict[str, Any] | None:
     """A JSON-ready dict of a Config, an ``opik.Config`` or a plain dict; None for anything else."""
     if isinstance(value, BaseModel):

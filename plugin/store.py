@@ -7,7 +7,6 @@ stream through cursors, so nothing here loads a whole store into memory.
 from __future__ import annotations
 
 import json
-import os
 import random
 import sqlite3
 import threading
@@ -577,11 +576,3 @@ def trace_to_rows(trace: Trace) -> tuple[tuple[Any, ...], list[tuple[Any, ...]],
     ]
     config = (trace.config_hash, json.dumps(trace.config)) if trace.config_hash and trace.config else None
     return t_row, s_rows, config
-
-
-def open_store(path: Path | str | None = None, *, create: bool = True) -> Store:
-    return Store(path, create=create)
-
-
-def default_writer_id() -> str:
-    return f"{os.uname().nodename}:{os.getpid()}:{threading.get_native_id()}"
