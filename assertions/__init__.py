@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tracemend.assertions.cache import VerdictCache
+    from tracemend.assertions.judge import JudgeStats
     from tracemend.records import JudgeVerdict
-
-    from .cache import VerdictCache
-    from .judge import JudgeStats
 
 __all__ = [
     "Check",
@@ -54,7 +53,7 @@ def judge(
     stats: JudgeStats | None = None,
 ) -> JudgeVerdict:
     """Judge ``output`` against plain-English assertions (see :func:`tracemend.assertions.judge.judge`)."""
-    from .judge import judge as _judge
+    from tracemend.assertions.judge import judge as _judge
 
     return _judge(output, assertions, input=input, model=model, samples=samples, cache=cache, stats=stats)  # type: ignore[arg-type]
 

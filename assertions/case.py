@@ -15,9 +15,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from tracemend.assertions.checks import validate_check
 from tracemend.records import RegressionCase
-
-from .checks import validate_check
 
 DEFAULT_DIR = Path("tests") / "regressions"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -140,7 +140,7 @@ class _State:
     def cache(self) -> Any:
         with self._lock:
             if self._cache is None:
-                from .cache import VerdictCache
+                from tracemend.assertions.cache import VerdictCache
 
                 s = self.settings()
                 self._cache = VerdictCache(s["cache_path"], mode=s["mode"])
@@ -148,7 +148,7 @@ class _State:
 
     def stats(self) -> Any:
         if self._stats is None:
-            from .judge import JudgeStats
+            from tracemend.assertions.judge import JudgeStats
 
             self._stats = JudgeStats()
         return self._stats
@@ -173,7 +173,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class RegressionFile(pytest.File):
     def collect(self):  # type: ignore[no-untyped-def]
-        from .case import CaseFileError, load_case
+        from tracemend.assertions.case import CaseFileError, load_case
 
         try:
             case = load_case(self.path)
@@ -229,7 +229,7 @@ class RegressionItem(pytest.Item):
         return self.case.samples or self._state().settings()["samples"]
 
     def evaluate(self) -> Any:
-        from .runner import evaluate_case
+        from tracemend.assertions.runner import evaluate_case
 
         state = self._state()
         return evaluate_case(
@@ -242,7 +242,7 @@ class RegressionItem(pytest.Item):
         )
 
     def runtest(self) -> None:
-        from .runner import format_result
+        from tracemend.assertions.runner import format_result
 
         state = self._state()
         pending = state.prefetched.pop(self.nodeid, None)  # evaluated up front (see _prefetch)
@@ -310,7 +310,7 @@ def _prefetch(state: _State, items: list[RegressionItem]) -> None:
     """
     import asyncio
 
-    from .runner import ajudge_case, start_case
+    from tracemend.assertions.runner import ajudge_case, start_case
 
     settings = state.settings()
     cache = state.cache()

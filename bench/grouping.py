@@ -1,4 +1,4 @@
-"""Grouping accuracy of ``tracemend.signatures.template`` on Loghub-2k, beside the usual recipe.
+"""Grouping accuracy of ``tracemend.analyze.signatures.template`` on Loghub-2k, beside the usual recipe.
 
 For each system: GA (share of lines whose predicted group equals their true group, as sets of lines)
 and FGA (F1 over groups: a predicted group is correct when it equals a true group exactly), as in the
@@ -18,8 +18,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from tracemend import signatures
-from tracemend.signatures import merge_templates, template, template_uncached
+from tracemend.analyze import signatures
+from tracemend.analyze.signatures import merge_templates, template, template_uncached
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub2k"
 

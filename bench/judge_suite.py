@@ -88,7 +88,7 @@ def main() -> int:
     opts = parser.parse_args()
 
     from tracemend import llm
-    from tracemend.loopback import LoopbackServer, chat_body
+    from tracemend.testing import LoopbackServer, chat_body
 
     verdict = json.dumps({"reasoning": "The reply says the window is 30 days.", "verdict": "PASS"})
     server = LoopbackServer(

@@ -11,10 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .capture import current_span_id, current_trace_id, track, update_current_span, update_current_trace
+from tracemend.capture import (
+    current_span_id,
+    current_trace_id,
+    track,
+    update_current_span,
+    update_current_trace,
+)
 
 if TYPE_CHECKING:
-    from .config import Config
+    from tracemend.capture.config import Config
 
 __all__ = [
     "Config",
@@ -33,7 +39,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     if name == "Config":
-        from .config import Config
+        from tracemend.capture.config import Config
 
         return Config
     raise AttributeError(f"module 'tracemend' has no attribute {name!r}")
@@ -56,8 +62,8 @@ def configure(
     ``enabled=False`` turns recording off (one flag check per call). Other settings apply to spans
     written after the call: what is queued is flushed with the old settings first.
     """
-    from . import capture, writer
-
+    from tracemend import capture
+    from tracemend.capture import writer
     settings = writer.current_settings()
     if enabled is not None:
         settings.enabled = enabled
@@ -84,32 +90,32 @@ def configure(
 
 def flush() -> int:
     """Write every finished span to the store now (also done at exit). Returns how many were written."""
-    from . import capture
+    from tracemend import capture
 
     # Nothing was ever recorded: do not load the writer. Otherwise a batch may be in flight on the
     # writer thread even when the queue is empty, and flush waits for it.
     if not capture.STATE.queue and not capture.STATE.started:
         return 0
-    from .writer import flush as _flush
+    from tracemend.capture.writer import flush as _flush
 
     return _flush()
 
 
 def shutdown() -> None:
     """Flush and close the store connection (a later traced call opens it again)."""
-    from .writer import shutdown as _shutdown
+    from tracemend.capture.writer import shutdown as _shutdown
 
     _shutdown()
 
 
 def stats() -> dict[str, Any]:
     """This process's recorder counters: written, dropped (queue full), queued, internal errors."""
-    from . import capture
+    from tracemend import capture
 
     written = 0
     store_error = None
-    if "tracemend.writer" in __import__("sys").modules:
-        from .writer import _writer
+    if "tracemend.capture.writer" in __import__("sys").modules:
+        from tracemend.capture.writer import _writer
 
         if _writer is not None:
             written, store_error = _writer.written, _writer.store_error

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .records import Trace
-from .store import Store
+from tracemend.records import Trace
+from tracemend.store import Store
 
 AGENT_PACKAGE = "support_agent"
 ENTRY_POINT = f"{AGENT_PACKAGE}.agent:handle_ticket"
@@ -50,7 +50,7 @@ print(json.dumps({"flushed": tracemend.flush(), **tracemend.stats()}))
 
 def example_source() -> Path:
     """The bundled example agent's folder (``examples/support_agent`` in the source tree)."""
-    from .examples import support_agent
+    from tracemend.examples import support_agent
 
     return Path(support_agent.__file__).parent
 
@@ -243,7 +243,7 @@ def prepare(
     """Build the demo world in ``root``: the example agent at a good revision with a week of baseline
     traffic, then the seeded regression (``regression=False``: a harmless change) and the 60 minutes of
     traffic after that deploy. Everything that is recorded ran for real through ``@track``."""
-    from .diagnose import example_script
+    from tracemend.diagnose import example_script
 
     root.mkdir(parents=True, exist_ok=True)
     repo = root / "repo"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .records import CodeVersion
+    from tracemend.records import CodeVersion
 
 _MARKERS = ("pyproject.toml", ".git", "setup.py", "setup.cfg")
 
@@ -72,7 +72,7 @@ def read_code_version(root: Path | None = None, *, check_dirty: bool = True) -> 
 
     ``TRACEMEND_CODE_VERSION`` overrides the commit, for deployments that ship without ``.git``.
     """
-    from .records import CodeVersion
+    from tracemend.records import CodeVersion
 
     explicit = os.environ.get("TRACEMEND_CODE_VERSION")
     if explicit:

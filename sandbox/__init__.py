@@ -8,7 +8,7 @@ Public surface (see docs/sandbox.md)::
 
 from __future__ import annotations
 
-from .changes import (
+from tracemend.sandbox.changes import (
     ApplyResult,
     ChangeRejected,
     Edit,
@@ -19,11 +19,11 @@ from .changes import (
     looks_like_diff,
     parse_edits,
 )
-from .compare import compare
-from .rerun import parse_overrides, recorded_result, rerun_traces, sandbox_env
-from .select import SelectionError, sample_passing, select_traces
-from .verify import Verification, rerun_recorded, verify_change
-from .worktree import SandboxError, isolated_worktree, worktree_commit
+from tracemend.sandbox.compare import compare
+from tracemend.sandbox.rerun import parse_overrides, recorded_result, rerun_traces, sandbox_env
+from tracemend.sandbox.select import SelectionError, sample_passing, select_traces
+from tracemend.sandbox.verify import Verification, rerun_recorded, verify_change
+from tracemend.sandbox.worktree import SandboxError, isolated_worktree, worktree_commit
 
 __all__ = [
     "ApplyResult",

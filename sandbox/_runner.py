@@ -57,7 +57,7 @@ def main(spec_path: str, result_path: str) -> int:
 
     import tracemend
     from tracemend import replay
-    from tracemend.errors import FrameClassifier, error_info
+    from tracemend.capture.errorinfo import FrameClassifier, error_info
 
     result: dict[str, Any]
     try:

@@ -11,10 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from tracemend.records import Comparison, InputComparison, RerunResult
-
-from .changes import ApplyResult
-from .compare import span_tree
-from .verify import Verification
+from tracemend.sandbox.changes import ApplyResult
+from tracemend.sandbox.compare import span_tree
+from tracemend.sandbox.verify import Verification
 
 __all__ = ["render_apply", "render_comparison", "render_verification"]
 

@@ -21,7 +21,7 @@ def select_traces(
 ) -> tuple[list[Trace], list[Trace]]:
     """``(failing, passing)`` traces (with spans) named by id prefix, or failing with the given signature.
 
-    ``signature`` matches ``tracemend.signatures.signature_of(trace).signature_id`` (or a prefix of it);
+    ``signature`` matches ``tracemend.analyze.signatures.signature_of(trace).signature_id`` (or a prefix of it);
     at most ``limit`` of the newest failing traces with that signature are taken.
     """
     chosen: dict[str, Trace] = {}
@@ -35,10 +35,10 @@ def select_traces(
         chosen[trace.trace_id] = trace
     if signature:
         try:
-            from tracemend.signatures import signature_of
+            from tracemend.analyze.signatures import signature_of
         except ImportError as exc:
             raise SelectionError(
-                f"--signature needs tracemend.signatures, which is not available in this build ({exc})"
+                f"--signature needs tracemend.analyze.signatures, which is not available in this build ({exc})"
             ) from None
         found = 0
         for trace in store.iter_traces(status=_FAILING, newest_first=True):

@@ -14,11 +14,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from tracemend.records import Comparison, Trace
-
-from .changes import ApplyResult, Edit, apply_change
-from .compare import compare
-from .rerun import recorded_result, rerun_traces
-from .worktree import SandboxError, _git, isolated_worktree, worktree_commit
+from tracemend.sandbox.changes import ApplyResult, Edit, apply_change
+from tracemend.sandbox.compare import compare
+from tracemend.sandbox.rerun import recorded_result, rerun_traces
+from tracemend.sandbox.worktree import SandboxError, _git, isolated_worktree, worktree_commit
 
 __all__ = ["Verification", "rerun_recorded", "verify_change"]
 

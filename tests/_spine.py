@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import tracemend
-from tracemend import capture, writer
+from tracemend import capture
+from tracemend.capture import writer
 from tracemend.records import Trace
 from tracemend.store import Store
 

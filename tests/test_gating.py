@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from tracemend import gating
+from tracemend.analyze import gating
 
 H = 168
 
@@ -173,6 +173,6 @@ def test_shapes_and_dtypes() -> None:
 
 
 def test_scipy_is_imported_lazily() -> None:
-    code = "import sys, tracemend.gating; print('scipy' in sys.modules)"
+    code = "import sys, tracemend.analyze.gating; print('scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -312,14 +312,14 @@ def test_signature_selection_without_the_signatures_stage(
     agent: AgentRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(
-        sys.modules, "tracemend.signatures", None
+        sys.modules, "tracemend.analyze.signatures", None
     )  # import fails as if the module were absent
-    with Store(agent.db, create=False) as store, pytest.raises(SelectionError, match="tracemend.signatures"):
+    with Store(agent.db, create=False) as store, pytest.raises(SelectionError, match="tracemend.analyze.signatures"):
         select_traces(store, signature="abc")
 
 
 def test_signature_selection(agent: AgentRepo) -> None:
-    signatures = pytest.importorskip("tracemend.signatures")
+    signatures = pytest.importorskip("tracemend.analyze.signatures")
     rome = agent.trace("where is Rome")
     wanted = signatures.signature_of(rome).signature_id
     with Store(agent.db, create=False) as store:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tracemend import signatures
-from tracemend.records import ErrorInfo, Frame, Trace
-from tracemend.signatures import (
+from tracemend.analyze import signatures
+from tracemend.analyze.signatures import (
     ERROR_STATUS_TYPE,
     FAILED_ASSERTION_TYPE,
     SIGNATURE_VERSION,
@@ -20,6 +19,7 @@ from tracemend.signatures import (
     template,
     template_uncached,
 )
+from tracemend.records import ErrorInfo, Frame, Trace
 
 CORPUS = Path(__file__).parent / "analyzer" / "agent_errors.jsonl"
 
@@ -227,6 +227,6 @@ def test_import_is_light() -> None:
     import subprocess
     import sys
 
-    code = "import sys, tracemend.signatures; print('pydantic' in sys.modules, 'scipy' in sys.modules)"
+    code = "import sys, tracemend.analyze.signatures; print('pydantic' in sys.modules, 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

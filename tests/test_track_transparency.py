@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tracemend
-from tracemend import capture, serialize
+from tracemend import capture
+from tracemend.capture import encode as serialize
 from tracemend.store import Store
 
 pytest_plugins = ["_spine_fixtures"]

@@ -15,7 +15,7 @@ from _spine import CODE_VERSION, only_trace, read_traces, run_python, span_by_na
 
 import tracemend
 from tracemend import capture
-from tracemend.config import config_hash
+from tracemend.capture.config import config_hash
 from tracemend.records import Trace
 from tracemend.store import Store
 

@@ -16,7 +16,7 @@ COMMAND_MODULES = ("traces", "analyze", "regress", "rerun", "diagnose", "heal", 
 def build_app():  # -> typer.Typer, imported lazily so `import tracemend` never pays for typer
     import typer
 
-    from ._common import refresh_consoles
+    from tracemend.cli._common import refresh_consoles
 
     app = typer.Typer(
         callback=refresh_consoles,

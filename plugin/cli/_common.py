@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from ..store import Store, StoreError
+from tracemend.store import Store, StoreError
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

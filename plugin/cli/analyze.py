@@ -14,9 +14,16 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..analyze import DEFAULT_ALPHA as ALPHA
-from ..analyze import Analysis, AnalyzeError, analyze, list_signatures, planned_looks
-from ._common import DB_OPTION, console, err_console, open_store_or_exit, parse_duration, parse_time
+from tracemend.analyze import DEFAULT_ALPHA as ALPHA
+from tracemend.analyze import Analysis, AnalyzeError, analyze, list_signatures, planned_looks
+from tracemend.cli._common import (
+    DB_OPTION,
+    console,
+    err_console,
+    open_store_or_exit,
+    parse_duration,
+    parse_time,
+)
 
 _BARS = " ▁▂▃▄▅▆▇█"
 _VERDICT_STYLE = {"regression": "bold red", "new": "bold magenta", "noise": "dim"}

@@ -9,10 +9,10 @@ from pathlib import Path
 import typer
 from rich.syntax import Syntax
 
-from .. import demo as steps
-from ..store import Store
-from . import render
-from ._common import console
+from tracemend import demo as steps
+from tracemend.cli import render
+from tracemend.cli._common import console
+from tracemend.store import Store
 
 
 def demo(
@@ -27,9 +27,9 @@ def demo(
 ) -> None:
     """Record a week of traffic, deploy a regression, and heal it: analyze, triage, diagnose, approve,
     apply, lock a regression case and run it. Offline: the model is scripted."""
-    from ..heal import Healer, HealOptions, exit_code
-    from .diagnose import TerminalUI
-    from .heal import RichReporter, print_summary
+    from tracemend.cli.diagnose import TerminalUI
+    from tracemend.cli.heal import RichReporter, print_summary
+    from tracemend.heal import Healer, HealOptions, exit_code
 
     started = time.perf_counter()
     root = (directory or Path(tempfile.mkdtemp(prefix="tracemend-demo-"))).resolve()

@@ -19,7 +19,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from ._common import DB_OPTION, console, err_console, open_store_or_exit
+from tracemend.cli._common import DB_OPTION, console, err_console, open_store_or_exit
 
 _VERDICT_STYLE = {
     "fixed": "bold green",
@@ -52,7 +52,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _open_repo(path: Path | None):  # -> git.Repo
-    from .. import vcs
+    from tracemend import vcs
 
     try:
         return vcs.open_repo(path or Path.cwd())
@@ -153,7 +153,7 @@ class TerminalUI:
         render_proposal(proposal)
 
     def show_trace(self, trace) -> None:
-        from ..diagnose import render_trace
+        from tracemend.diagnose import render_trace
 
         console.print(
             Panel(Text(clean(render_trace(trace))), title=f"trace {trace.trace_id[:12]}", title_align="left")
@@ -194,8 +194,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Did the last change cause this failure? Classify the changed files, then (if runtime files
         changed) ask for a causal verdict; recommend fix-forward or roll-back with the exact command."""
-        from .. import llm
-        from .. import triage as tri
+        from tracemend import llm
+        from tracemend import triage as tri
 
         if (trace is None) == (finding_file is None and signature is None) or (trace and signature):
             raise _fail("give --trace, or --signature, or --finding (optionally with --signature)")
@@ -248,9 +248,16 @@ def register(app: typer.Typer) -> None:
         db: Path = DB_OPTION,
     ) -> None:
         """Propose a fix for a failure, verify it in a sandbox, and ask before applying it."""
-        from .. import vcs
-        from ..diagnose import Budget, DiagnoseError, apply_approved, approval_loop, auto_decision, diagnose
-        from ..diagnose.select import request_for_build_log, request_for_signature, request_for_trace
+        from tracemend import vcs
+        from tracemend.diagnose import (
+            Budget,
+            DiagnoseError,
+            apply_approved,
+            approval_loop,
+            auto_decision,
+            diagnose,
+        )
+        from tracemend.diagnose.request import request_for_build_log, request_for_signature, request_for_trace
 
         if sum(x is not None for x in (trace_id, signature, build_log)) != 1:
             raise _fail("give exactly one of TRACE_ID, --signature, --build-log")
@@ -274,8 +281,8 @@ def register(app: typer.Typer) -> None:
         err_console.print(
             f"[dim]diagnosing {what} ({len(req.failing)} failing, {len(req.passing)} passing traces)…[/]"
         )
-        from .. import llm
-        from ..sandbox import SandboxError
+        from tracemend import llm
+        from tracemend.sandbox import SandboxError
 
         try:
             with llm.track_usage() as usage:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import DB_OPTION, console, err_console, open_store_or_exit, parse_time
+from tracemend.cli._common import DB_OPTION, console, err_console, open_store_or_exit, parse_time
 
 export_app = typer.Typer(
     name="export",
@@ -49,7 +49,7 @@ def otlp(
     db: Path | None = DB_OPTION,
 ) -> None:
     """Export stored traces as OpenTelemetry spans (OpenInference + GenAI attributes) over OTLP/HTTP."""
-    from ..export import otel
+    from tracemend.export import otel
 
     try:
         exporter = otel.make_exporter(endpoint)
@@ -98,8 +98,8 @@ def opik(
     since_time = parse_time(since) if since else None
     status_filter = ("error", "failed_assertion") if failing else None
     if use_otlp:
-        from ..export import opik as opik_export
-        from ..export.otel import export_traces
+        from tracemend.export import opik as opik_export
+        from tracemend.export.otel import export_traces
 
         target = opik_export.opik_target(url=url, project=project, workspace=workspace)
         exporter = opik_export.opik_otlp_exporter(target)
@@ -119,7 +119,7 @@ def opik(
         os.environ["OPIK_URL_OVERRIDE"] = url
     if workspace:
         os.environ["OPIK_WORKSPACE"] = workspace
-    from ..export.opik import export_store_to_opik
+    from tracemend.export.opik import export_store_to_opik
 
     try:
         with console.status("Exporting to Opik…") as status:
@@ -149,7 +149,7 @@ def cases(
     project: str | None = typer.Option(None, "--project", help="Opik project the suite belongs to."),
 ) -> None:
     """Export locked regression cases as Opik test suite items (input data + plain-English assertions)."""
-    from ..export.cases import CaseFileError, export_cases, load_cases
+    from tracemend.export.cases import CaseFileError, export_cases, load_cases
 
     try:
         found = load_cases(directory)

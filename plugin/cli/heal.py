@@ -11,8 +11,8 @@ import typer
 from rich.panel import Panel
 from rich.text import Text
 
-from ..settings import resolve_db_path
-from ._common import DB_OPTION, console, err_console, parse_duration, parse_time
+from tracemend.capture.settings import resolve_db_path
+from tracemend.cli._common import DB_OPTION, console, err_console, parse_duration, parse_time
 
 STAGE_TITLES = {
     "analyze": "1/7 analyze",
@@ -57,20 +57,20 @@ class RichReporter:
         if self.quiet:
             return
         if stage == "analyze" and extra is not None:
-            from .analyze import _print
+            from tracemend.cli.analyze import _print
 
             _print(extra, 5)
         elif stage == "triage" and extra is not None:
-            from .diagnose import render_triage
+            from tracemend.cli.diagnose import render_triage
 
             render_triage(extra)
         elif stage == "diagnose" and extra is not None:
-            from .diagnose import clean
+            from tracemend.cli.diagnose import clean
 
             for line in extra.log:
                 console.print(Text(clean("  · " + line), style="dim"))
         elif stage == "approve" and state.proposal is not None:
-            from .diagnose import render_proposal
+            from tracemend.cli.diagnose import render_proposal
 
             render_proposal(state.proposal)
         elif stage == "check":
@@ -85,7 +85,7 @@ class RichReporter:
 
 
 def print_summary(state: Any) -> None:
-    from ..heal import describe, exit_code, state_path
+    from tracemend.heal import describe, exit_code, state_path
 
     lines = Text()
     outcome = state.outcome or "interrupted"
@@ -138,7 +138,7 @@ def heal(
     was left unhealed (not caused by the change, roll back advised, no verified fix, not approved,
     --no-input); 2 usage errors.
     """
-    from ..heal import Healer, HealError, HealOptions, exit_code, summary
+    from tracemend.heal import Healer, HealError, HealOptions, exit_code, summary
 
     if yes and no_input:
         err_console.print("[red]error:[/] --yes and --no-input exclude each other")
@@ -163,7 +163,7 @@ def heal(
     )
     if as_json:
         console.file = sys.stderr
-    from .diagnose import TerminalUI
+    from tracemend.cli.diagnose import TerminalUI
 
     healer = Healer(options, RichReporter(), TerminalUI())
     try:

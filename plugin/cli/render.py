@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..records import ErrorInfo, Span, Trace
+from tracemend.records import ErrorInfo, Span, Trace
 
 STATUS_STYLE = {"ok": "green", "error": "red", "failed_assertion": "yellow"}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import DB_OPTION, console, err_console, open_store_or_exit
+from tracemend.cli._common import DB_OPTION, console, err_console, open_store_or_exit
 
 
 def register(app: typer.Typer) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from ..store import StoreError
-from . import render
-from ._common import DB_OPTION, console, err_console, open_store_or_exit, parse_time
+from tracemend.cli import render
+from tracemend.cli._common import DB_OPTION, console, err_console, open_store_or_exit, parse_time
+from tracemend.store import StoreError
 
 
 def traces(

@@ -6,9 +6,17 @@ request from the store, ``approval`` asks a person and applies what they approve
 
 from __future__ import annotations
 
-from .agent import Agent, Budget, DiagnoseError, DiagnoseRequest, Diagnosis, adiagnose, diagnose
-from .approval import Applied, apply_approved, approval_loop, auto_decision, commit_message
-from .tools import TOOL_SPECS, RepoTools, ToolRefused, render_trace
+from tracemend.approval import Applied, apply_approved, approval_loop, auto_decision, commit_message
+from tracemend.diagnose.agent import (
+    Agent,
+    Budget,
+    DiagnoseError,
+    DiagnoseRequest,
+    Diagnosis,
+    adiagnose,
+    diagnose,
+)
+from tracemend.diagnose.tools import TOOL_SPECS, RepoTools, ToolRefused, render_trace
 
 __all__ = [
     "TOOL_SPECS",

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..records import Proposal, Trace
-from .tools import TOOL_SPECS, RepoTools, render_trace
+from tracemend.diagnose.tools import TOOL_SPECS, RepoTools, render_trace
+from tracemend.records import Proposal, Trace
 
 Stop = Literal["proposed", "step_budget", "token_budget", "edit_retries", "no_answer", "model_error"]
 
@@ -187,7 +187,7 @@ class Agent:
         self.result.log.append(text)
 
     async def run(self) -> Diagnosis:
-        from .. import llm
+        from tracemend import llm
 
         model = self.model or llm.resolve_model("diagnose")
         messages: list[dict[str, Any]] = [
@@ -253,7 +253,7 @@ class Agent:
 
     def _try_proposal(self, args: dict[str, Any]) -> str | None:
         """Apply the proposed edits in a sandbox; None when they apply and compile, else feedback for the model."""
-        from ..sandbox import ChangeRejected, apply_edits, isolated_worktree, parse_edits
+        from tracemend.sandbox import ChangeRejected, apply_edits, isolated_worktree, parse_edits
 
         text = _edits_text(args.get("edits"))
         root_cause = args.get("root_cause")
@@ -293,7 +293,7 @@ class Agent:
         )
         self._note(f"edits applied in the sandbox: {', '.join(applied.touched)}")
         if self.verify:
-            from ..sandbox import SandboxError
+            from tracemend.sandbox import SandboxError
 
             try:
                 verification = verify_proposal(self.req, proposal.diff)
@@ -310,7 +310,7 @@ class Agent:
 
 
 def _resolve(repo: Path, rev: str) -> str | None:
-    from .. import vcs
+    from tracemend import vcs
 
     try:
         return vcs.resolve(vcs.open_repo(repo), rev)
@@ -320,7 +320,7 @@ def _resolve(repo: Path, rev: str) -> str | None:
 
 def verify_proposal(req: DiagnoseRequest, diff: str) -> Any:
     """Rerun the failing inputs (and the passing sample) with ``diff`` applied in a sandbox worktree."""
-    from ..sandbox import verify_change
+    from tracemend.sandbox import verify_change
 
     if not req.failing:
         return None  # a build failure: applying and compiling is the check

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..records import ErrorInfo, Span, Trace
+from tracemend.records import ErrorInfo, Span, Trace
 
 MAX_RESULT_CHARS = 12_000
 MAX_READ_LINES = 400

@@ -3,5 +3,5 @@
 Every exporter reads from the :class:`~tracemend.store.Store`, never from the recorder, so export costs
 nothing on the traced call's path. The heavy libraries (opentelemetry-sdk, opik) are imported by the
 submodules that use them: ``tracemend.export.otel``, ``tracemend.export.opik``,
-``tracemend.export.opik_tap`` and ``tracemend.export.cases``.
+``tracemend.capture.opik_tap`` and ``tracemend.export.cases``.
 """

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..records import RegressionCase
+from tracemend.records import RegressionCase
 
 DEFAULT_SUITE = "tracemend-regressions"
 

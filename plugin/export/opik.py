@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..records import ErrorInfo, Span, Trace
-from .otel import ExportResult, export_traces, make_exporter, stacktrace
+from tracemend.export.otel import ExportResult, export_traces, make_exporter, stacktrace
+from tracemend.records import ErrorInfo, Span, Trace
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
-    from ..store import Store
+    from tracemend.store import Store
 
 # tracemend span kind -> Opik span type (Opik has general, tool, llm, guardrail).
 OPIK_SPAN_TYPE = {"agent": "general", "llm": "llm", "tool": "tool", "retrieval": "tool", "general": "general"}

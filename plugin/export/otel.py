@@ -26,14 +26,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..records import ErrorInfo, Span, Trace
+from tracemend.records import ErrorInfo, Span, Trace
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export import SpanExporter
 
-    from ..store import Store
+    from tracemend.store import Store
 
 # tracemend span kind -> OpenInference span kind / GenAI operation name.
 OPENINFERENCE_KIND = {
@@ -257,7 +257,7 @@ class SpanConverter:
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
         from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-        from .. import __version__
+        from tracemend import __version__
 
         if self._scope is None:
             self._scope = InstrumentationScope(SCOPE_NAME, __version__)

@@ -16,7 +16,7 @@ for _key, _value in {
 import pytest  # noqa: E402
 
 from tracemend import llm  # noqa: E402
-from tracemend.loopback import LoopbackServer  # noqa: E402
+from tracemend.testing import LoopbackServer  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

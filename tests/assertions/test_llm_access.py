@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from tracemend import llm
-from tracemend.loopback import Reply, chat_body, rate_limited
+from tracemend.testing import Reply, chat_body, rate_limited
 
 MODEL = "openai/gpt-4o-mini"
 USER = [{"role": "user", "content": "What is the refund window?"}]

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from tracemend import llm
-from tracemend.loopback import chat_body
+from tracemend.testing import chat_body
 
 pytest_plugins = ["pytester"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tracemend.approval import auto_decision, commit_message, parse_choice
 from tracemend.cli import diagnose as cli
-from tracemend.diagnose.approval import auto_decision, commit_message, parse_choice
 from tracemend.records import Comparison, InputComparison, Proposal, RerunResult
 
 HOSTILE = "[bold green]VERIFIED, approve now[/] \x1b[2J\x1b]0;pwned\x07 ignore the table"

@@ -63,7 +63,7 @@ def backend(request):
 # Opik's backend stand-in; in production this hook is absent and uploads go to the Opik server.
 hooks.add_httpx_client_hook(hooks.HttpxClientHook(None, {"transport": httpx.MockTransport(backend)}))
 
-from tracemend.export.opik_tap import install_tap
+from tracemend.capture.opik_tap import install_tap
 
 tap = install_tap(sys.argv[1])
 

@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
+from tracemend.capture.opik_tap import parse_error
 from tracemend.export import otel
-from tracemend.export.opik_tap import parse_error
 from tracemend.records import ErrorInfo, Frame
 
 
@@ -105,7 +105,7 @@ def test_endpoint_normalisation_and_bad_endpoints() -> None:
 
 
 def test_opik_traceback_becomes_a_chained_error_with_in_app_frames(tmp_path: Path) -> None:
-    from tracemend.errors import FrameClassifier
+    from tracemend.capture.errorinfo import FrameClassifier
 
     app = tmp_path / "app.py"
     text = (

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .records import ChangedFile, Decision, FileClass, Finding, Trace, TriageVerdict
+from tracemend.records import ChangedFile, Decision, FileClass, Finding, Trace, TriageVerdict
 
 if TYPE_CHECKING:
     import git
 
-    from .store import Store
+    from tracemend.store import Store
 
 
 class TriageError(Exception):
@@ -289,7 +289,7 @@ def suspect_change(
     ``wide``: from the version deployed before the signature first appeared, so every revision since then
     is included. ``base``/``head`` override either end.
     """
-    from . import vcs
+    from tracemend import vcs
 
     head = head or finding_revision(finding, traces)
     if not head:
@@ -409,7 +409,7 @@ def _finding_text(finding: Finding, traces: list[Trace]) -> str:
 def _classify_unplaced(
     paths: list[str], change: SuspectChange, model: str | None
 ) -> tuple[list[ChangedFile], bool]:
-    from . import llm
+    from tracemend import llm
 
     messages = [
         {"role": "system", "content": _SYSTEM},
@@ -551,7 +551,7 @@ def triage(
     head: str | None = None,
 ) -> TriageResult:
     """Classify the suspect change's files, then (only if a runtime file changed) ask for a causal verdict."""
-    from . import llm, vcs
+    from tracemend import llm, vcs
 
     traces = load_examples(store, finding)
     change = suspect_change(repo, store, finding, traces, wide=wide, base=base, head=head)
@@ -659,8 +659,8 @@ def finding_from_store(store: Store, *, trace_id: str | None = None, signature: 
     """A Finding for one signature built from the store: counts at the latest revision it failed on
     (window) against the revisions before it (baseline). No statistical gate: verdict "new" when the
     baseline has none, else "regression"."""
-    from .diagnose.select import signature_key
-    from .records import Signature
+    from tracemend.diagnose.request import signature_key
+    from tracemend.records import Signature
 
     if trace_id:
         first = store.get_trace(trace_id, with_spans=False)
@@ -700,7 +700,7 @@ def finding_from_store(store: Store, *, trace_id: str | None = None, signature: 
     expected = baseline_count / baseline_exposure * window_exposure if baseline_exposure else 0.0
     newest = [t.trace_id for t in reversed(examples) if t.code_version.commit == head][:5]
     try:
-        from .signatures import signature_of
+        from tracemend.analyze.signatures import signature_of
     except ImportError:  # the analyzer is not part of this build
         sig = Signature(
             signature_id=sig_id,
@@ -760,7 +760,7 @@ def select_finding(
         return flagged[0]
     if signature:
         try:
-            from .analyze import AnalyzeError, analyze
+            from tracemend.analyze import AnalyzeError, analyze
         except ImportError:  # the analyzer is not part of this build
             analyze = None  # type: ignore[assignment]
         if analyze is not None:

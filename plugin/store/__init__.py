@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .records import Span, Trace
-from .settings import resolve_db_path
+from tracemend.capture.settings import resolve_db_path
+from tracemend.records import Span, Trace
 
 APPLICATION_ID = 0x746D6E64  # "tmnd": marks a SQLite file as ours, so a foreign one is never migrated
 SQLITE_HEADER = b"SQLite format 3\x00"

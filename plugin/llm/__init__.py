@@ -36,8 +36,8 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from . import records
-from .project import project_root
+from tracemend import records
+from tracemend.project import project_root
 
 T = TypeVar("T")
 

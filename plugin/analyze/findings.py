@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .records import Finding, Signature
-from .signatures import SIGNATURE_VERSION, merge_templates, signature_from_dict, signature_id
-from .store import Store, from_us, to_us
+from tracemend.analyze.signatures import SIGNATURE_VERSION, merge_templates, signature_from_dict, signature_id
+from tracemend.records import Finding, Signature
+from tracemend.store import Store, from_us, to_us
 
 DEFAULT_BASELINE = timedelta(days=7)
 DEFAULT_WINDOW = timedelta(minutes=60)
@@ -155,8 +155,7 @@ def analyze(
     """
     import numpy as np
 
-    from . import gating
-
+    from tracemend.analyze import gating
     if baseline <= timedelta(0) or window <= timedelta(0):
         raise AnalyzeError("--baseline and --window must be positive durations.")
     alpha = DEFAULT_ALPHA if alpha is None else alpha

@@ -16,14 +16,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from . import capture
-from .config import config_hash, config_snapshot, qualified_class
-from .errors import FrameClassifier, error_info
-from .project import project_root, read_code_version
-from .records import CodeVersion, ErrorInfo
-from .serialize import Encoder, Redactor
-from .settings import Settings
-from .store import Store, StoreError
+from tracemend import capture
+from tracemend.capture.config import config_hash, config_snapshot, qualified_class
+from tracemend.capture.encode import Encoder, Redactor
+from tracemend.capture.errorinfo import FrameClassifier, error_info
+from tracemend.capture.settings import Settings
+from tracemend.project import project_root, read_code_version
+from tracemend.records import CodeVersion, ErrorInfo
+from tracemend.store import Store, StoreError
 
 logger = logging.getLogger("tracemend")
 
@@ -285,7 +285,7 @@ _settings: Settings | None = None
 def current_settings() -> Settings:
     global _settings
     if _settings is None:
-        from .settings import from_environment
+        from tracemend.capture.settings import from_environment
 
         _settings = from_environment()
         capture.STATE.on = _settings.enabled

@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from .records import Finding, Proposal, RegressionCase, TriageVerdict
+from tracemend.records import Finding, Proposal, RegressionCase, TriageVerdict
 
 STAGES = ("analyze", "triage", "diagnose", "approve", "apply", "lock", "check")
 STATE_VERSION = 1
@@ -81,7 +81,7 @@ class Reporter(Protocol):
     def show(self, stage: str, state: HealState, extra: Any = None) -> None: ...
 
 
-class ApprovalUI(Protocol):  # tracemend.diagnose.approval.ApprovalUI
+class ApprovalUI(Protocol):  # tracemend.approval.ApprovalUI
     def show_proposal(self, proposal: Proposal) -> None: ...
     def show_trace(self, trace: Any) -> None: ...
     def ask(self, prompt: str) -> str | None: ...
@@ -141,7 +141,7 @@ class Healer:
 
     def store(self) -> Any:
         if self._store is None:
-            from .store import Store, StoreError
+            from tracemend.store import Store, StoreError
 
             try:
                 self._store = Store(self.opt.db, create=False)
@@ -155,7 +155,7 @@ class Healer:
             self._store = None
 
     def begin(self, *, resume: bool, fresh: bool) -> HealState:
-        from . import vcs
+        from tracemend import vcs
 
         try:
             repo = vcs.open_repo(self.opt.repo)
@@ -180,7 +180,7 @@ class Healer:
         return HealState(repo=str(root), db=str(self.opt.db), head=head, started_at=datetime.now(UTC))
 
     def run(self, state: HealState) -> HealState:
-        from . import llm
+        from tracemend import llm
 
         # Totals of a resumed run continue from what the saved run had spent.
         calls, tokens, cost = state.model_calls, state.tokens, state.cost
@@ -216,7 +216,7 @@ class Healer:
     # --- stages ------------------------------------------------------------------------------------
 
     def _analyze(self, state: HealState) -> None:
-        from .analyze import AnalyzeError, analyze
+        from tracemend.analyze import AnalyzeError, analyze
 
         self.report.start("analyze", "grouping failures into signatures and gating the newest deploy")
         try:
@@ -247,7 +247,7 @@ class Healer:
         )
 
     def _triage(self, state: HealState) -> None:
-        from . import triage, vcs
+        from tracemend import triage, vcs
 
         assert state.finding is not None
         self.report.start("triage", "classifying the suspect change and asking for a causal verdict")
@@ -272,7 +272,7 @@ class Healer:
 
     def _diagnose_request(self, state: HealState) -> Any:
         if self._request is None:
-            from .diagnose.select import request_for_trace
+            from tracemend.diagnose.request import request_for_trace
 
             assert state.finding is not None and state.finding.example_trace_ids
             self._request = request_for_trace(
@@ -282,7 +282,7 @@ class Healer:
         return self._request
 
     def _diagnose(self, state: HealState) -> None:
-        from .diagnose import DiagnoseError, diagnose
+        from tracemend.diagnose import DiagnoseError, diagnose
 
         self.report.start("diagnose", "reading the trace and the source, proposing and verifying an edit")
         try:
@@ -299,7 +299,7 @@ class Healer:
         self.report.done("diagnose", f"proposed an edit to {', '.join(result.proposal.touched_files)}; sandbox: {verdict}")
 
     def _approve(self, state: HealState) -> None:
-        from .diagnose import approval_loop, auto_decision
+        from tracemend.diagnose import approval_loop, auto_decision
 
         assert state.proposal is not None
         self.report.start("approve", "asking a person")
@@ -325,8 +325,8 @@ class Healer:
         self.report.done("approve", who)
 
     def _apply(self, state: HealState) -> None:
-        from . import vcs
-        from .diagnose import apply_approved
+        from tracemend import vcs
+        from tracemend.diagnose import apply_approved
 
         assert state.proposal is not None
         self.report.start("apply", "applying the approved diff")
@@ -343,8 +343,8 @@ class Healer:
         self.report.done("apply", applied.summary)
 
     def _lock(self, state: HealState) -> None:
-        from .assertions.case import case_from_trace, dump_case, slug
-        from .records import Check
+        from tracemend.assertions.case import case_from_trace, dump_case, slug
+        from tracemend.records import Check
 
         assert state.finding is not None and state.proposal is not None
         self.report.start("lock", "writing the regression case")
@@ -367,7 +367,7 @@ class Healer:
         rel = f"{self.opt.regress_dir}/{slug(case.name)}.yaml"
         state.case_path = rel
         if self.opt.branch:
-            from . import vcs
+            from tracemend import vcs
 
             diff = state.proposal.diff.rstrip("\n") + "\n" + _new_file_diff(rel, dump_case(case))
             message = _commit_message(state)
@@ -391,7 +391,7 @@ class Healer:
         self.report.done("lock", f"wrote {rel} ({len(case.assertions)} assertion(s), {len(case.checks)} check(s))")
 
     def _check(self, state: HealState) -> None:
-        from .sandbox import isolated_worktree
+        from tracemend.sandbox import isolated_worktree
 
         assert state.case_path is not None
         self.report.start("check", "running the new case before the fix (must fail) and after it (must pass)")
@@ -403,7 +403,7 @@ class Healer:
         base = state.proposal.base_revision if state.proposal and state.proposal.base_revision else state.head
         with isolated_worktree(self.opt.repo, base) as before_tree:
             if case_text is None:
-                from .assertions.case import dump_case
+                from tracemend.assertions.case import dump_case
 
                 assert state.case is not None
                 case_text = dump_case(state.case)
@@ -458,7 +458,7 @@ def _new_file_diff(path: str, text: str) -> str:
 
 
 def _commit_message(state: HealState) -> str:
-    from .diagnose import commit_message
+    from tracemend.diagnose import commit_message
 
     assert state.proposal is not None
     text = commit_message(state.proposal).rstrip("\n")

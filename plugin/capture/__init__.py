@@ -695,7 +695,7 @@ def _writer_main() -> None:
     # import machinery may then hand this thread a partially initialised module for a moment: retry.
     for attempt in range(20):
         try:
-            from .writer import run_forever
+            from tracemend.capture.writer import run_forever
         except ImportError:
             time.sleep(0.01 * (attempt + 1))
             continue
@@ -749,7 +749,7 @@ def _flush_at_exit() -> None:
     # Also when the queue is empty: the writer thread may hold a batch it has not committed yet.
     if STATE.queue or STATE.started:
         try:
-            from .writer import flush
+            from tracemend.capture.writer import flush
 
             flush()
         except Exception:

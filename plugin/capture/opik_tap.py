@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..config import config_hash
-from ..errors import FrameClassifier
-from ..project import project_root, read_code_version
-from ..records import CodeVersion, ErrorInfo, Frame, Span, Trace
-from ..store import Store
+from tracemend.capture.config import config_hash
+from tracemend.capture.errorinfo import FrameClassifier
+from tracemend.project import project_root, read_code_version
+from tracemend.records import CodeVersion, ErrorInfo, Frame, Span, Trace
+from tracemend.store import Store
 
 logger = logging.getLogger("tracemend")
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .project import project_root
+from tracemend.project import project_root
 
 DEFAULT_QUEUE_SIZE = 20_000
 

@@ -8,7 +8,7 @@ import sysconfig
 from pathlib import Path
 from types import TracebackType
 
-from .records import ErrorInfo, Frame
+from tracemend.records import ErrorInfo, Frame
 
 MAX_FRAMES = 64
 MAX_CHAIN = 16

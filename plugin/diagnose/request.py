@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..records import Trace
-from .agent import DiagnoseError, DiagnoseRequest
+from tracemend.diagnose.agent import DiagnoseError, DiagnoseRequest
+from tracemend.records import Trace
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from tracemend.store import Store
 
 _SCAN_LIMIT = 5000
 
@@ -17,7 +17,7 @@ _SCAN_LIMIT = 5000
 def signature_key(trace: Trace) -> tuple[str, str]:
     """(signature id, readable template) of a failing trace: the analyzer's when available."""
     try:
-        from ..signatures import signature_of  # the analyzer's stage
+        from tracemend.analyze.signatures import signature_of  # the analyzer's stage
     except ImportError:
         signature_of = None
     if signature_of is not None:
@@ -38,8 +38,8 @@ def signature_key(trace: Trace) -> tuple[str, str]:
 
 
 def _suspect_diff(repo: Path, store: Store, revision: str | None) -> str:
-    from .. import vcs
-    from ..triage import previous_deployed
+    from tracemend import vcs
+    from tracemend.triage import previous_deployed
 
     if not revision:
         return ""
@@ -125,7 +125,7 @@ def request_for_signature(
 
 def request_for_build_log(repo: Path, log_path: Path) -> DiagnoseRequest:
     """A failed build or install: its log plus the last commit's diff, straight to diagnosis."""
-    from .. import vcs
+    from tracemend import vcs
 
     try:
         text = log_path.read_text(encoding="utf-8", errors="replace")

@@ -21,7 +21,7 @@ class Config(BaseModel):
 
 
 def _register() -> None:
-    from .capture import add_config_type
+    from tracemend.capture import add_config_type
 
     add_config_type(Config)
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from ..records import Proposal, Trace
-from .agent import DiagnoseRequest, verify_proposal
+from tracemend.diagnose.agent import DiagnoseRequest, verify_proposal
+from tracemend.records import Proposal, Trace
 
 Choice = Literal["approve", "reject", "edit", "trace", "quit"]
 Outcome = Literal["approve", "reject", "quit"]
@@ -86,7 +86,7 @@ def edit_diff(diff: str, editor: str | None = None) -> str | None:
 
 def reverify(req: DiagnoseRequest, proposal: Proposal, new_diff: str) -> tuple[Proposal | None, str]:
     """Apply an edited diff in a fresh sandbox and rerun; (updated proposal, message) or (None, why not)."""
-    from ..sandbox import ChangeRejected, apply_patch, isolated_worktree
+    from tracemend.sandbox import ChangeRejected, apply_patch, isolated_worktree
 
     try:
         with isolated_worktree(req.repo, req.rev) as wt:
@@ -172,7 +172,7 @@ def commit_message(proposal: Proposal) -> str:
 
 def apply_approved(repo: Path, proposal: Proposal, *, branch: str | None = None) -> Applied:
     """Apply an approved proposal: to the working tree, or as one commit on a new branch."""
-    from .. import vcs
+    from tracemend import vcs
 
     r = vcs.open_repo(repo)
     if branch:
