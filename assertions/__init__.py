@@ -35,7 +35,6 @@ _LAZY = {
     "ajudge": ("judge", "ajudge"),
     "JudgeStats": ("judge", "JudgeStats"),
     "VerdictCache": ("cache", "VerdictCache"),
-    "JudgeCacheMiss": ("cache", "JudgeCacheMiss"),
     "run_checks": ("checks", "run_checks"),
     "load_case": ("case", "load_case"),
     "write_case": ("case", "write_case"),
@@ -68,6 +67,10 @@ def __getattr__(name: str) -> Any:
         from tracemend import records
 
         return getattr(records, name)
+    if name == "JudgeCacheMiss":
+        from tracemend.errors import JudgeCacheMiss
+
+        return JudgeCacheMiss
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -40,10 +40,6 @@ CREATE TABLE IF NOT EXISTS verdicts (
 """
 
 
-class JudgeCacheMiss(Exception):
-    """Cache-only mode and no stored verdict for this (assertion, output, sample)."""
-
-
 def normalize_text(text: str) -> str:
     """Line endings and trailing whitespace do not change a verdict, so they do not change the key."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")

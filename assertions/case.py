@@ -16,21 +16,12 @@ import yaml
 from pydantic import ValidationError
 
 from tracemend.assertions.checks import validate_check
+from tracemend.errors import CaseFileError
 from tracemend.records import RegressionCase
 
 DEFAULT_DIR = Path("tests") / "regressions"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SUFFIXES = (".yaml", ".yml")
-
-
-class CaseFileError(Exception):
-    """A regression-case file cannot be used; ``str()`` is ``path:line: reason``."""
-
-    def __init__(self, path: Path, line: int | None, reason: str) -> None:
-        self.path = path
-        self.line = line
-        self.reason = reason
-        super().__init__(f"{path}:{line}: {reason}" if line else f"{path}: {reason}")
 
 
 def _node_at(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:

@@ -27,8 +27,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, field_validator
 
 from tracemend import llm
-from tracemend.assertions.cache import CacheMode, JudgeCacheMiss, VerdictCache, make_key, normalize_value
+from tracemend.assertions.cache import CacheMode, VerdictCache, make_key, normalize_value
 from tracemend.assertions.checks import output_text
+from tracemend.errors import JudgeCacheMiss
 from tracemend.records import AssertionVerdict, JudgeVerdict
 
 # Bump when the prompt or the answer format changes: cached verdicts from another version are not reused.

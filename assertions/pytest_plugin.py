@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tracemend.errors import TracemendError
+
 _RESULTS = "tracemend_results"
 
 
@@ -203,7 +205,7 @@ class CaseFileErrorItem(pytest.Item):
         return self.path, None, f"regression case file {self.path.name}"
 
 
-class CaseFailed(Exception):
+class CaseFailed(TracemendError):
     def __init__(self, report: str) -> None:
         super().__init__(report)
         self.report = report

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracemend.assertions.cache import JudgeCacheMiss, VerdictCache
+from tracemend.assertions.cache import VerdictCache
 from tracemend.assertions.checks import CheckResult, Outcome, output_text, run_checks
 from tracemend.assertions.judge import JudgeStats, ajudge, spread
+from tracemend.errors import JudgeCacheMiss
 from tracemend.records import JudgeVerdict, RegressionCase
 
 

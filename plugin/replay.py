@@ -12,9 +12,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-
-class ReplayError(Exception):
-    """The recorded call cannot be rebuilt (entry point not importable, config class gone, bad input)."""
+from tracemend.errors import ReplayError
 
 
 def _import_qualified(path: str) -> Any:

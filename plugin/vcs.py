@@ -14,12 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from tracemend.errors import VcsError
+
 if TYPE_CHECKING:
     import git
-
-
-class VcsError(Exception):
-    """A git operation failed (not a repository, unknown revision, patch does not apply...)."""
 
 
 ChangeStatus = Literal["added", "deleted", "modified", "renamed", "copied", "type_changed"]

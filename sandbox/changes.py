@@ -26,6 +26,8 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, Field
 
+from tracemend.errors import ChangeRejected
+
 __all__ = [
     "ApplyResult",
     "ChangeRejected",
@@ -64,10 +66,6 @@ class ApplyResult(BaseModel):
     touched: list[str] = Field(default_factory=list)
     misses: list[EditMiss] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
-
-
-class ChangeRejected(Exception):
-    """The change is hostile or invalid (path outside the root, .git, binary, symlink, unparseable)."""
 
 
 # --- paths ------------------------------------------------------------------------------------------

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from tracemend.errors import SelectionError
 from tracemend.records import Trace
 from tracemend.store import Store, StoreError
 
 __all__ = ["SelectionError", "sample_passing", "select_traces"]
 
 _FAILING = ("error", "failed_assertion")
-
-
-class SelectionError(Exception):
-    """A trace id or signature names nothing in the store (or the signatures stage is not installed)."""
 
 
 def select_traces(

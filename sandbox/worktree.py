@@ -15,11 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tracemend.errors import SandboxError
+
 __all__ = ["SandboxError", "isolated_worktree", "worktree_commit"]
-
-
-class SandboxError(Exception):
-    """The sandbox itself could not run (not a git repository, unknown revision)."""
 
 
 def _git(repo: Path):  # -> git.Repo, imported lazily (gitpython is heavy)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tracemend.analyze.signatures import SIGNATURE_VERSION, merge_templates, signature_from_dict, signature_id
+from tracemend.errors import AnalyzeError
 from tracemend.records import Finding, Signature
 from tracemend.store import Store, from_us, to_us
 
@@ -30,10 +31,6 @@ DEFAULT_LOOKBACK = timedelta(days=30)
 DEFAULT_ALPHA = 0.05
 EXAMPLES = 3
 HOUR_US = 3_600_000_000
-
-
-class AnalyzeError(Exception):
-    """The analysis cannot run as asked (no traces, unknown revision, bad period)."""
 
 
 @dataclass

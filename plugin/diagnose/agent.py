@@ -17,13 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tracemend.diagnose.tools import TOOL_SPECS, RepoTools, render_trace
+from tracemend.errors import DiagnoseError
 from tracemend.records import Proposal, Trace
 
 Stop = Literal["proposed", "step_budget", "token_budget", "edit_retries", "no_answer", "model_error"]
-
-
-class DiagnoseError(Exception):
-    """Diagnosis cannot start (no repository, nothing to diagnose)."""
 
 
 @dataclass(frozen=True)

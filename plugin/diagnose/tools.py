@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tracemend.errors import ToolRefused
 from tracemend.records import ErrorInfo, Span, Trace
 
 MAX_RESULT_CHARS = 12_000
@@ -33,10 +34,6 @@ _SKIP_DIRS = {
     ".mypy_cache",
     ".ruff_cache",
 }
-
-
-class ToolRefused(Exception):
-    """The call is not allowed (outside the repository, bad arguments); the text goes back to the model."""
 
 
 def _fn(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:

@@ -18,13 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tracemend.errors import CaseFileError
 from tracemend.records import RegressionCase
 
 DEFAULT_SUITE = "tracemend-regressions"
-
-
-class CaseFileError(ValueError):
-    """A case file that cannot be read: names the file and the reason."""
 
 
 @dataclass
@@ -43,14 +40,14 @@ def load_cases(path: Path) -> list[tuple[Path, RegressionCase]]:
     from pydantic import ValidationError
 
     if not path.exists():
-        raise CaseFileError(f"{path}: no such file or folder")
+        raise CaseFileError(path, None, "no such file or folder")
     files = [path] if path.is_file() else sorted([*path.rglob("*.yaml"), *path.rglob("*.yml")])
     out: list[tuple[Path, RegressionCase]] = []
     for file in files:
         try:
             data = yaml.safe_load(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise CaseFileError(f"{file}: not readable YAML ({exc})") from exc
+            raise CaseFileError(file, None, f"not readable YAML ({exc})") from exc
         if data is None:
             continue
         if isinstance(data, dict) and isinstance(data.get("cases"), list):
@@ -58,13 +55,13 @@ def load_cases(path: Path) -> list[tuple[Path, RegressionCase]]:
         entries = data if isinstance(data, list) else [data]
         for index, entry in enumerate(entries):
             if not isinstance(entry, dict):
-                raise CaseFileError(f"{file}: case {index + 1} is a {type(entry).__name__}, not a mapping")
+                raise CaseFileError(file, None, f"case {index + 1} is a {type(entry).__name__}, not a mapping")
             try:
                 out.append((file, RegressionCase.model_validate(entry)))
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "case"
-                raise CaseFileError(f"{file}: case {index + 1}: {where}: {first['msg']}") from exc
+                raise CaseFileError(file, None, f"case {index + 1}: {where}: {first['msg']}") from exc
     return out
 
 

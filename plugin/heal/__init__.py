@@ -25,15 +25,12 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from tracemend.errors import HealError
 from tracemend.records import Finding, Proposal, RegressionCase, TriageVerdict
 
 STAGES = ("analyze", "triage", "diagnose", "approve", "apply", "lock", "check")
 STATE_VERSION = 1
 Outcome = Literal["clean", "healed", "not_caused", "roll_back", "ignored", "no_fix", "not_approved", "check_failed"]
-
-
-class HealError(Exception):
-    """The loop cannot run (usage): no store, not a repository, a state from another run."""
 
 
 class CaseCheck(BaseModel):

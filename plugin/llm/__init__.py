@@ -37,6 +37,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from tracemend import records
+from tracemend.errors import ModelError, ModelRequestsForbidden, StructuredOutputError
 from tracemend.project import project_root
 
 T = TypeVar("T")
@@ -77,23 +78,6 @@ class ModelResponse(BaseModel):
                 for call in self.tool_calls
             ]
         return message
-
-
-class ModelError(Exception):
-    """A model call failed for good (after retries), or its answer cannot be used."""
-
-
-class ModelRequestsForbidden(ModelError):
-    """A real model request was attempted while ``ALLOW_MODEL_REQUESTS`` is off."""
-
-
-class StructuredOutputError(ModelError):
-    """The model's answer did not validate against the requested type, even after re-asking."""
-
-    def __init__(self, message: str, *, raw: str | None = None, errors: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.raw = raw
-        self.errors = errors or []
 
 
 # --- request policy ---------------------------------------------------------------------------------
@@ -584,7 +568,7 @@ def _semaphore(limit: int) -> asyncio.Semaphore:
     return sem
 
 
-class _Malformed(Exception):
+class _Malformed(ModelError):
     """The server answered, but not with a usable chat completion (retried like a transient error)."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tracemend.capture.settings import resolve_db_path
+from tracemend.errors import StoreError
 from tracemend.records import Span, Trace
 
 APPLICATION_ID = 0x746D6E64  # "tmnd": marks a SQLite file as ours, so a foreign one is never migrated
@@ -74,10 +75,6 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(Exception):
-    """The store cannot be used: missing, corrupt, foreign or from a newer tracemend."""
 
 
 def to_us(value: datetime) -> int:

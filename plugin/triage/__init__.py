@@ -21,16 +21,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tracemend.errors import TriageError
 from tracemend.records import ChangedFile, Decision, FileClass, Finding, Trace, TriageVerdict
 
 if TYPE_CHECKING:
     import git
 
     from tracemend.store import Store
-
-
-class TriageError(Exception):
-    """Triage cannot run: unknown revisions, no earlier deployed version, no example traces."""
 
 
 # --- rules -------------------------------------------------------------------------------------------
