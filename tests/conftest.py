@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+# The shared helpers package (tests/helpers) is importable from every test folder.
+sys.path.insert(0, str(Path(__file__).parent))
+pytest_plugins = ["helpers.fixtures"]
 
 # Set before anything imports opik or litellm (both reach for the network by default).
 os.environ.setdefault("OPIK_URL_OVERRIDE", "http://127.0.0.1:9/api")

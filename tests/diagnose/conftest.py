@@ -1,3 +1,3 @@
-"""Fixtures for the triage and diagnosis tests (defined in diag_helpers, next to this file)."""
+"""Fixtures for the triage and diagnosis tests (defined in helpers.diagnose)."""
 
-from diag_helpers import _agent_repo_template, agent_repo, loopback  # noqa: F401
+from helpers.diagnose import _agent_repo_template, agent_repo, loopback  # noqa: F401

@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 
 import pytest
-from diag_helpers import BUGGY_LINE, FIXED_LINE, AgentRepo, by_turn, fix_script, text, tool_call
 
 from tracemend.diagnose import Budget, RepoTools, diagnose
 from tracemend.diagnose.request import request_for_build_log, request_for_signature, request_for_trace
 from tracemend.store import Store
+
+from helpers.diagnose import BUGGY_LINE, FIXED_LINE, AgentRepo, by_turn, fix_script, text, tool_call
 
 SECRET = "TOP-SECRET-OUTSIDE-THE-REPO"
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from diag_helpers import BUGGY_LINE, FIXED_LINE, AgentRepo, by_turn, fix_script, git, text
+
+from helpers.diagnose import BUGGY_LINE, FIXED_LINE, AgentRepo, by_turn, fix_script, git, text
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -242,7 +243,7 @@ def test_end_of_input_at_the_prompt_quits_without_changes(agent_repo: AgentRepo,
 
 
 def test_build_log_in_ci(agent_repo: AgentRepo, loopback, tmp_path) -> None:
-    from diag_helpers import tool_call
+    from helpers.diagnose import tool_call
 
     log = tmp_path / "pip-install.log"
     log.write_text(

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture
 def recorded(store_path: Path):
     """A store with two traces of the export agent: one ok, one failing in its tool span."""
-    from export_agent import ToolFailure, answer
-
     import tracemend
     from tracemend.store import Store
+
+    from helpers.export_agent import ToolFailure, answer
 
     answer("refunds")
     with pytest.raises(ToolFailure):

@@ -8,7 +8,6 @@ import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
-import opik_fake
 import pytest
 import yaml
 
@@ -20,6 +19,8 @@ from tracemend.export.opik import (
     opik_target,
 )
 from tracemend.records import Check, Provenance, RegressionCase
+
+from helpers import opik_fake
 
 # Importing opik takes seconds (and its test suites import litellm).
 pytestmark = pytest.mark.slow
@@ -46,13 +47,13 @@ def test_sdk_export_sends_traces_spans_metadata_and_errors(recorded, fake_opik) 
         assert payload["project_name"] == "tm-export"
         meta = payload["metadata"]["tracemend"]
         source = traces[meta["trace_id"]]
-        assert meta["entry_point"] == "export_agent:answer"
+        assert meta["entry_point"] == "helpers.export_agent:answer"
         assert meta["config"] == {"model": "gpt-4o-mini", "temperature": 0.0}
         assert meta["config_hash"] == source.config_hash and meta["config_hash"]
         assert meta["code_version"] == source.code_version.model_dump()
         assert payload["end_time"] and payload["input"] == source.input
     failed = next(p for p in sent.values() if p["metadata"]["tracemend"]["status"] == "error")
-    assert failed["error_info"]["exception_type"] == "export_agent.ToolFailure"
+    assert failed["error_info"]["exception_type"] == "helpers.export_agent.ToolFailure"
     assert "no index for 'boom'" in failed["error_info"]["message"]
     assert 'export_agent.py", line' in failed["error_info"]["traceback"]
     ok = next(p for p in sent.values() if p["metadata"]["tracemend"]["status"] == "ok")
@@ -76,7 +77,7 @@ def test_sdk_export_sends_traces_spans_metadata_and_errors(recorded, fake_opik) 
     assert all(p["parent_span_id"] in roots for p in by_name["search"] + by_name["complete"])
     assert all("parent_span_id" not in p for p in by_name["answer"])
     failing_tool = next(p for p in by_name["search"] if "error_info" in p)
-    assert failing_tool["error_info"]["exception_type"] == "export_agent.ToolFailure"
+    assert failing_tool["error_info"]["exception_type"] == "helpers.export_agent.ToolFailure"
 
     # Exporting again sends the same ids: Opik updates the traces instead of duplicating them.
     before = set(sent)
@@ -138,7 +139,7 @@ def test_otlp_export_to_opik_endpoint_sends_opik_headers(recorded) -> None:
 def _case(name: str, question: str) -> RegressionCase:
     return RegressionCase(
         name=name,
-        entry_point="export_agent:answer",
+        entry_point="helpers.export_agent:answer",
         input={"question": question},
         config={"model": "gpt-4o-mini"},
         assertions=["The answer names the document it used", "The answer is polite"],
@@ -174,7 +175,7 @@ def test_locked_cases_become_opik_test_suite_items(tmp_path: Path, fake_opik) ->
     assert {i["id"] for i in items} == {item_id(c) for _, c in cases}
     boom = next(i for i in items if i["data"]["case"] == "boom query fails")
     assert boom["data"]["input"] == {"question": "boom"}
-    assert boom["data"]["entry_point"] == "export_agent:answer"
+    assert boom["data"]["entry_point"] == "helpers.export_agent:answer"
     assert boom["data"]["checks"] == [{"kind": "not_raises", "value": "ToolFailure"}]
     assert boom["data"]["provenance"]["fixed_in_commit"] == "c0ffee"
     import json
@@ -220,8 +221,8 @@ def test_sdk_export_builds_the_same_trees_in_opiks_local_recording(recorded, fak
         children = {s.name: s for s in root.spans}
         assert children["search"].type == "tool"
         if trace.status == "error":
-            assert tree.error_info["exception_type"] == "export_agent.ToolFailure"
-            assert children["search"].error_info["exception_type"] == "export_agent.ToolFailure"
+            assert tree.error_info["exception_type"] == "helpers.export_agent.ToolFailure"
+            assert children["search"].error_info["exception_type"] == "helpers.export_agent.ToolFailure"
             assert "complete" not in children
         else:
             assert tree.error_info is None

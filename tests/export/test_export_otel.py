@@ -41,7 +41,7 @@ def test_conversion_keeps_ids_parents_times_and_attributes(recorded) -> None:
             assert got.start_time == int(span.start_time.timestamp() * 1_000_000) * 1000
             assert got.attributes["openinference.span.kind"] == otel.OPENINFERENCE_KIND[span.kind]
         root = converted[trace.root_span().span_id]
-        assert root.attributes["tracemend.entry_point"] == "export_agent:answer"
+        assert root.attributes["tracemend.entry_point"] == "helpers.export_agent:answer"
         assert json.loads(root.attributes["metadata"])["config"] == {
             "model": "gpt-4o-mini",
             "temperature": 0.0,
@@ -52,7 +52,7 @@ def test_conversion_keeps_ids_parents_times_and_attributes(recorded) -> None:
     errored = [s for s in spans if s.status.status_code == StatusCode.ERROR]
     assert {s.name for s in errored} == {"answer", "search"}
     event = next(e for e in errored[0].events if e.name == "exception")
-    assert event.attributes["exception.type"] == "export_agent.ToolFailure"
+    assert event.attributes["exception.type"] == "helpers.export_agent.ToolFailure"
     assert "Traceback (most recent call last):" in event.attributes["exception.stacktrace"]
 
 
@@ -62,11 +62,12 @@ def test_no_active_otel_span_leaves_the_trace_alone(recorded) -> None:
 
 
 def test_root_span_joins_the_apps_active_otel_span(store_path: Path) -> None:
-    from export_agent import answer
     from opentelemetry.sdk.trace import TracerProvider
 
     import tracemend
     from tracemend.store import Store
+
+    from helpers.export_agent import answer
 
     tracer = TracerProvider().get_tracer("app")
     with tracer.start_as_current_span("request") as app_span:

@@ -1,6 +1,6 @@
 """Round trip through a real Arize Phoenix server: tracemend traces out over OTLP/HTTP, back from its REST API.
 
-Phoenix runs from its own cached virtualenv (see phoenix_server.py), bound to 127.0.0.1 on free ports,
+Phoenix runs from its own cached virtualenv (see helpers/phoenix.py), bound to 127.0.0.1 on free ports,
 with telemetry and external resources off and a temporary working directory; it is stopped afterwards.
 The figures (install, server start, export, query) are printed for the record.
 """
@@ -13,7 +13,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from phoenix_server import PhoenixServer, start_phoenix
+
+from helpers.phoenix import PhoenixServer, start_phoenix
 
 # One Phoenix server (~450 MB) per run: every test of this module goes to the same xdist worker.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("phoenix")]
@@ -91,7 +92,7 @@ def test_tracemend_traces_round_trip_through_phoenix(phoenix: PhoenixServer, rec
     failed_root = next(s for s in named["answer"] if s["status_code"] == "ERROR")
     assert json.loads(ok_root["attributes"]["input.value"]) == {"question": "refunds"}
     assert ok_root["attributes"]["output.value"] == "answer to refunds using doc about refunds"
-    assert ok_root["attributes"]["tracemend.entry_point"] == "export_agent:answer"
+    assert ok_root["attributes"]["tracemend.entry_point"] == "helpers.export_agent:answer"
     assert ok_root["attributes"]["tracemend.status"] == "ok"
     assert failed_root["attributes"]["tracemend.status"] == "error"
     assert "ToolFailure" in failed_root["status_message"]
@@ -106,7 +107,6 @@ def test_tracemend_traces_round_trip_through_phoenix(phoenix: PhoenixServer, rec
 
 def test_spans_join_the_apps_active_otel_trace_in_phoenix(phoenix: PhoenixServer, store_path: Path) -> None:
     """An app that uses OpenTelemetry itself: tracemend's spans show up inside the app's own trace."""
-    from export_agent import answer
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -115,6 +115,8 @@ def test_spans_join_the_apps_active_otel_trace_in_phoenix(phoenix: PhoenixServer
     import tracemend
     from tracemend.export import otel
     from tracemend.store import Store
+
+    from helpers.export_agent import answer
 
     project = "tracemend-joined"
     provider = TracerProvider(resource=Resource.create({"openinference.project.name": project}))

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from phoenix_server import ensure_phoenix_venv
+
+from helpers.phoenix import ensure_phoenix_venv
 
 pytestmark = [pytest.mark.slow]
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _spine import CODE_VERSION, only_trace, read_traces, run_python, span_by_name
 
 import tracemend
 from tracemend import capture
@@ -19,7 +18,7 @@ from tracemend.capture.config import config_hash
 from tracemend.records import Trace
 from tracemend.store import Store
 
-pytest_plugins = ["_spine_fixtures"]
+from helpers.spine import CODE_VERSION, only_trace, read_traces, run_python, span_by_name
 
 
 def assert_tree(trace: Trace, expected: dict[str, str | None]) -> None:
@@ -455,7 +454,7 @@ def test_error_info_type_message_chain_and_frames(spine_store: Path) -> None:
     ]
     assert [e.cause_kind for e in err.chain()] == ["context", "cause", None]
     assert err.cause.message == "bad order payload: '{not json'"
-    this_file = "tests/test_track_tree.py"
+    this_file = "tests/capture/test_track_tree.py"
     assert err.frames[-1].file == this_file and err.frames[-1].function == "handle" and err.frames[-1].in_app
     app_frames = err.cause.frames
     assert app_frames[-1].function == "parse_order" and app_frames[-1].in_app

@@ -1,4 +1,4 @@
-"""Helpers for the trace-spine tests (the fixtures are in ``_spine_fixtures``)."""
+"""Helpers for the trace-spine tests (the fixtures are in ``helpers.fixtures``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tracemend.capture import writer
 from tracemend.records import Trace
 from tracemend.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CODE_VERSION = "0123456789abcdef0123456789abcdef01234567"
 
 

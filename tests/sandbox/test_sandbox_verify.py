@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from _sandbox_repo import AgentRepo, diff_for, make_agent_repo, snapshot, textblock
 
 from tracemend.sandbox import (
     ChangeRejected,
@@ -22,6 +21,8 @@ from tracemend.sandbox import (
 )
 from tracemend.sandbox.worktree import isolated_worktree
 from tracemend.store import Store
+
+from helpers.sandbox_repo import AgentRepo, diff_for, make_agent_repo, snapshot, textblock
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 
 from tracemend.store import Store
 
-from helpers import make_trace
+from helpers.records import make_trace
 
 
 def tm(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -7,11 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from analyzer_traffic import FAILURES, NEW, OLD, deploy_time, make_failure, traffic
 
 from tracemend.analyze import AnalyzeError, analyze, find_deploy, list_signatures, planned_looks
 from tracemend.records import CodeVersion, Trace
 from tracemend.store import Store
+
+from helpers.traffic import FAILURES, NEW, OLD, deploy_time, make_failure, traffic
 
 DEPLOY = deploy_time()
 LATER = DEPLOY + timedelta(hours=3)

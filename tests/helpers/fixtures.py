@@ -1,7 +1,6 @@
 """Fixtures for the trace-spine tests: an isolated store per test and a recorder reset to a known state.
 
-Loaded by the spine test modules with ``pytest_plugins = ["_spine_fixtures"]``: a conftest in a
-sub-folder would not reach test files in ``tests/``, and ``tests/conftest.py`` belongs to the lead.
+Registered for the whole suite by ``tests/conftest.py`` (``pytest_plugins``).
 """
 
 from __future__ import annotations
@@ -10,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _spine import CODE_VERSION, REPO, reset_recorder
+
+from helpers.spine import CODE_VERSION, REPO, reset_recorder
 
 
 @pytest.fixture

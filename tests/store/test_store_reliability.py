@@ -14,13 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from _spine import REPO, run_python
 
 from tracemend.records import CodeVersion, ErrorInfo, Span, Trace
 from tracemend.store import APPLICATION_ID, SCHEMA_VERSION, Store, StoreError
 
-pytest_plugins = ["_spine_fixtures"]
-
+from helpers.spine import REPO, run_python
 
 pytestmark = pytest.mark.integration
 

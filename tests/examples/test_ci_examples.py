@@ -23,7 +23,7 @@ import yaml
 
 from tracemend.cli import build_app
 
-CI_DIR = Path(__file__).resolve().parents[1] / "examples" / "ci"
+CI_DIR = Path(__file__).resolve().parents[2] / "examples" / "ci"
 WORKFLOWS = sorted([*CI_DIR.glob("*.yml"), *CI_DIR.glob("*.yaml")])
 
 # Tokens that end one shell command and start the next; redirections take the next token as a file.

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _spine import read_traces
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -25,8 +24,7 @@ from tracemend import capture
 from tracemend.capture import encode as serialize
 from tracemend.store import Store
 
-pytest_plugins = ["_spine_fixtures"]
-
+from helpers.spine import read_traces
 
 SETTINGS = settings(
     max_examples=40,

@@ -10,11 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from analyzer_traffic import NEW, deploy_time, traffic
 from typer.testing import CliRunner
 
 from tracemend.cli import build_app
 from tracemend.store import Store
+
+from helpers.traffic import NEW, deploy_time, traffic
 
 DEPLOY = deploy_time()
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import typer
-from _sandbox_repo import AgentRepo, diff_for, make_agent_repo, snapshot
 from typer.testing import CliRunner
 
 from tracemend.cli import rerun as rerun_cli
+
+from helpers.sandbox_repo import AgentRepo, diff_for, make_agent_repo, snapshot
 
 pytestmark = pytest.mark.integration
 

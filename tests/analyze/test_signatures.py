@@ -21,7 +21,7 @@ from tracemend.analyze.signatures import (
 )
 from tracemend.records import ErrorInfo, Frame, Trace
 
-CORPUS = Path(__file__).parent / "analyzer" / "agent_errors.jsonl"
+CORPUS = Path(__file__).parent / "agent_errors.jsonl"
 
 
 def _corpus() -> list[dict[str, str]]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from diag_helpers import AgentRepo, by_turn, git, make_agent_repo, text
 
 from tracemend import triage as tri
 from tracemend import vcs
 from tracemend.records import Finding, Signature
 from tracemend.store import Store
+
+from helpers.diagnose import AgentRepo, by_turn, git, make_agent_repo, text
 
 # --- rules -------------------------------------------------------------------------------------------
 
