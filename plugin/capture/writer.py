@@ -293,6 +293,17 @@ def current_settings() -> Settings:
     return _settings
 
 
+def active_writer() -> Writer | None:
+    """The writer of this process, if one was created (for counters)."""
+    return _writer
+
+
+def reset_settings() -> None:
+    """Forget the settings: the next use reads them from the environment again."""
+    global _settings
+    _settings = None
+
+
 def get_writer() -> Writer:
     """The writer for the current settings, created on first use."""
     global _writer

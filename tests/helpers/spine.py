@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import tracemend
-from tracemend import capture
-from tracemend.capture import writer
+from tracemend.capture.control import reset_recorder  # noqa: F401  (re-exported for the fixtures)
 from tracemend.records import Trace
 from tracemend.store import Store
 
@@ -19,16 +18,6 @@ REPO = Path(__file__).resolve().parents[2]
 CODE_VERSION = "0123456789abcdef0123456789abcdef01234567"
 
 
-def reset_recorder() -> None:
-    """Flush what an earlier test queued, forget the writer and settings, zero the counters."""
-    tracemend.shutdown()
-    writer._settings = None
-    capture.STATE.queue.clear()
-    capture.STATE.dropped = 0
-    capture.STATE.internal_errors = 0
-    capture.STATE.logged.clear()
-    capture.STATE.on = True
-    capture.STATE.max_queue = 20_000
 
 
 def read_traces(path: Path) -> list[Trace]:

@@ -1,0 +1,108 @@
+"""Process-wide control of the recorder: settings, flushing, counters, and a reset for tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from tracemend import capture
+
+
+def configure(
+    *,
+    enabled: bool | None = None,
+    db_path: str | Path | None = None,
+    project: str | None = None,
+    environment: str | None = None,
+    queue_size: int | None = None,
+    redact: bool | None = None,
+    redact_keys: list[str] | None = None,
+    redact_patterns: list[str] | None = None,
+    max_string_chars: int | None = None,
+) -> None:
+    """Change process-wide settings; arguments left as None keep their value (from the environment).
+
+    ``enabled=False`` turns recording off (one flag check per call). Other settings apply to spans
+    written after the call: what is queued is flushed with the old settings first.
+    """
+    from tracemend.capture import writer
+
+    settings = writer.current_settings()
+    if enabled is not None:
+        settings.enabled = enabled
+        capture.STATE.on = enabled
+    if queue_size is not None:
+        if queue_size < 1:
+            raise ValueError("queue_size must be at least 1")
+        settings.queue_size = capture.STATE.max_queue = queue_size
+    changes: dict[str, Any] = {
+        "db_path": Path(db_path) if db_path is not None else None,
+        "project": project,
+        "environment": environment,
+        "redact": redact,
+        "redact_keys": redact_keys,
+        "redact_patterns": redact_patterns,
+        "max_string_chars": max_string_chars,
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if changes:
+        writer.shutdown()
+        for key, value in changes.items():
+            setattr(settings, key, value)
+
+
+def flush() -> int:
+    """Write every finished span to the store now (also done at exit). Returns how many were written."""
+    # Nothing was ever recorded: do not load the writer. Otherwise a batch may be in flight on the
+    # writer thread even when the queue is empty, and flush waits for it.
+    if not capture.STATE.queue and not capture.STATE.started:
+        return 0
+    from tracemend.capture.writer import flush as _flush
+
+    return _flush()
+
+
+def shutdown() -> None:
+    """Flush and close the store connection (a later traced call opens it again)."""
+    from tracemend.capture.writer import shutdown as _shutdown
+
+    _shutdown()
+
+
+def stats() -> dict[str, Any]:
+    """This process's recorder counters: written, dropped (queue full), queued, internal errors."""
+    written = 0
+    store_error = None
+    if "tracemend.capture.writer" in sys.modules:
+        from tracemend.capture.writer import active_writer
+
+        current = active_writer()
+        if current is not None:
+            written, store_error = current.written, current.store_error
+    return {
+        "enabled": capture.STATE.on,
+        "written": written,
+        "dropped": capture.STATE.dropped,
+        "queued": len(capture.STATE.queue),
+        "internal_errors": capture.STATE.internal_errors,
+        "store_error": store_error,
+    }
+
+
+def reset_recorder() -> None:
+    """Flush what was queued, forget the writer and its settings, and zero the counters.
+
+    For test suites (``tracemend.testing.reset_recorder``): the next traced call starts from the
+    environment's settings, as in a new process.
+    """
+    from tracemend.capture import writer
+
+    shutdown()
+    writer.reset_settings()
+    capture.STATE.queue.clear()
+    capture.STATE.dropped = 0
+    capture.STATE.internal_errors = 0
+    capture.STATE.logged.clear()
+    capture.STATE.on = True
+    capture.STATE.max_queue = 20_000
