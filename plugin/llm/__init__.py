@@ -4,7 +4,7 @@
   replayed from a YAML file, see ``docs/llm.md``). :func:`resolve_model` picks one per role from the
   environment, then ``[tool.tracemend]`` in the project's pyproject.toml (:mod:`.settings`).
 - Requests run with bounded concurrency, retries with exponential backoff and token/cost accounting
-  (:mod:`.adapter`, :mod:`.usage`); :func:`astructured` validates JSON answers with pydantic (:mod:`.structured`).
+  (:mod:`.adapter`, :mod:`.usage`); :func:`astructured` validates JSON answers with pydantic (:mod:`.structured_output`).
 - :func:`set_request_policy` / :func:`forbid_model_requests` (or ``TRACEMEND_ALLOW_MODEL_REQUESTS=0``) forbid
   real requests, as in test suites; :func:`allow_model_requests` then allows loopback servers (:mod:`.policy`).
 
@@ -12,7 +12,7 @@ Each async function has a sync twin (``complete`` / ``acomplete``, ``structured`
 """
 
 from tracemend.errors import ModelError, ModelRequestsForbidden, StructuredOutputError
-from tracemend.llm.complete import acomplete, complete
+from tracemend.llm.completion import acomplete, complete
 from tracemend.llm.policy import (
     RequestPolicy,
     allow_model_requests,
@@ -34,7 +34,7 @@ from tracemend.llm.scripted import (
     scripted_path,
 )
 from tracemend.llm.settings import DEFAULT_MODEL, ROLES, ModelSettings, load_settings, resolve_model
-from tracemend.llm.structured import astructured, extract_json, structured
+from tracemend.llm.structured_output import astructured, extract_json, structured
 from tracemend.llm.sync import run_sync, sync_twin
 from tracemend.llm.usage import UsageTotals, track_usage, usage_totals
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter, ValidationError
 
 from tracemend.errors import StructuredOutputError
-from tracemend.llm.complete import acomplete
+from tracemend.llm.completion import acomplete
 from tracemend.llm.response import ModelResponse
 from tracemend.llm.sync import sync_twin
 
