@@ -105,14 +105,10 @@ class CachedVerdict:
 def default_cache_path() -> Path:
     """``TRACEMEND_JUDGE_CACHE``, else ``[tool.tracemend] judge_cache``, else ``.tracemend/judge_cache.db``,
     relative to the project root."""
-    from tracemend.project import project_root
+    from tracemend.project import project_root, tool_table
 
     root = project_root()
-    explicit = os.environ.get("TRACEMEND_JUDGE_CACHE")
-    if not explicit:
-        from tracemend.llm import _pyproject_table
-
-        explicit = _pyproject_table(root).get("judge_cache")
+    explicit = os.environ.get("TRACEMEND_JUDGE_CACHE") or tool_table(root).get("judge_cache")
     path = Path(explicit) if explicit else DEFAULT_CACHE_PATH
     return path if path.is_absolute() else root / path
 

@@ -119,8 +119,9 @@ class _State:
     def settings(self) -> dict[str, Any]:
         if self._settings is None:
             from tracemend import llm
+            from tracemend.project import tool_table
 
-            table = llm._pyproject_table(Path(self.config.rootpath))
+            table = tool_table(Path(self.config.rootpath))
             opt = self.config.getoption
             mode = (
                 "no-cache"
@@ -150,7 +151,7 @@ class _State:
 
     def stats(self) -> Any:
         if self._stats is None:
-            from tracemend.assertions.judge import JudgeStats
+            from tracemend.assertions.judging import JudgeStats
 
             self._stats = JudgeStats()
         return self._stats
@@ -333,10 +334,10 @@ def _prefetch(state: _State, items: list[RegressionItem]) -> None:
 
     import time
 
-    from tracemend.llm import _run_sync
+    from tracemend.llm import run_sync
 
     start = time.perf_counter()
-    outcomes = _run_sync(judge_all)
+    outcomes = run_sync(judge_all)
     state.judge_seconds = time.perf_counter() - start
     for (item, _), outcome in zip(started, outcomes, strict=True):
         if isinstance(outcome, BaseException):

@@ -15,7 +15,7 @@ from typing import Any
 
 from tracemend.assertions.cache import VerdictCache
 from tracemend.assertions.checks import CheckResult, Outcome, output_text, run_checks
-from tracemend.assertions.judge import JudgeStats, ajudge, spread
+from tracemend.assertions.judging import JudgeStats, ajudge, spread
 from tracemend.errors import JudgeCacheMiss
 from tracemend.records import JudgeVerdict, RegressionCase
 
@@ -143,11 +143,11 @@ def evaluate_case(
     samples: int = 1,
     stats: JudgeStats | None = None,
 ) -> CaseResult:
-    from tracemend.llm import _run_sync
+    from tracemend.llm import run_sync
 
     result = start_case(case, path)
     stats = stats if stats is not None else JudgeStats()
-    return _run_sync(lambda: ajudge_case(result, model=model, cache=cache, samples=samples, stats=stats))
+    return run_sync(lambda: ajudge_case(result, model=model, cache=cache, samples=samples, stats=stats))
 
 
 def format_result(result: CaseResult, *, max_output: int = 2000) -> str:

@@ -109,7 +109,7 @@ def main() -> int:
     if opts.concurrency:
         os.environ["TRACEMEND_CONCURRENCY"] = str(opts.concurrency)
     concurrency = llm.load_settings().concurrency
-    llm.ALLOW_MODEL_REQUESTS, llm.ALLOW_LOOPBACK_REQUESTS = False, True  # only the loopback server
+    llm.set_request_policy(llm.RequestPolicy(real=False, loopback=True))  # only the loopback server
 
     start = time.perf_counter()
     llm.complete([{"role": "user", "content": "warm-up"}], model="openai/gpt-4o-mini", json_mode=True)

@@ -1,4 +1,4 @@
-"""Where the user's project is, and which version of its code is running.
+"""Where the user's project is, its ``[tool.tracemend]`` settings, and which version of its code is running.
 
 The code version is read once per process, off the decorator's hot path (the background writer asks for
 it). The commit comes from the files under ``.git`` directly, so no git subprocess is needed for it; only
@@ -11,7 +11,7 @@ import functools
 import os
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracemend.records import CodeVersion
@@ -34,6 +34,35 @@ def project_root() -> Path:
     if explicit:
         return Path(explicit).resolve()
     return _root_for(os.getcwd())
+
+
+_tables: dict[Path, tuple[float, dict[str, Any]]] = {}
+
+
+def tool_table(root: Path | None = None) -> dict[str, Any]:
+    """``[tool.tracemend]`` in ``<root>/pyproject.toml`` (root: :func:`project_root`); ``{}`` without one.
+
+    Read again only when the file changes. A file that is not valid TOML raises :class:`ConfigError`.
+    """
+    import tomllib
+
+    from tracemend.errors import ConfigError
+
+    path = (root or project_root()) / "pyproject.toml"
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return {}
+    cached = _tables.get(path)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read [tool.tracemend]: {exc}") from exc
+    table = data.get("tool", {}).get("tracemend", {}) or {}
+    _tables[path] = (mtime, table)
+    return table
 
 
 def _git_dir(root: Path) -> Path | None:

@@ -12,7 +12,7 @@ import tracemend.assertions as assertions_pkg
 from tracemend import llm
 from tracemend.assertions import judge
 from tracemend.assertions.cache import VerdictCache, make_key, normalize_text
-from tracemend.assertions.judge import JUDGE_PROMPT_VERSION, build_messages, data_code
+from tracemend.assertions.judging import JUDGE_PROMPT_VERSION, build_messages, data_code
 from tracemend.errors import JudgeCacheMiss
 from tracemend.testing import Reply, chat_body
 
@@ -35,7 +35,7 @@ def _user_text(request: dict) -> str:
 
 
 def test_public_api_is_the_function_whatever_the_import_order():
-    import tracemend.assertions.judge as judge_module  # noqa: F401  (the submodule shares the name)
+    import tracemend.assertions.judging  # noqa: F401  (importing the submodule leaves the function alone)
 
     assert callable(assertions_pkg.judge) and not isinstance(assertions_pkg.judge, type(json))
     assert assertions_pkg.judge is judge
@@ -121,7 +121,7 @@ def test_majority_vote_and_flaky_spread(loopback):
     verdict = judge("out", ["a"], model="openai/gpt-4o-mini", samples=3, cache=None)
     assert verdict.passed is True and verdict.flaky is True and verdict.samples == 3
     assert sorted(verdict.assertions[0].votes) == [False, True, True]
-    from tracemend.assertions.judge import spread
+    from tracemend.assertions.judging import spread
 
     assert spread(verdict) == "2/3 pass: a"
     # Each sample is its own request (numbered, so a provider does not dedupe them).

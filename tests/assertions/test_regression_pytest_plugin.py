@@ -279,7 +279,7 @@ def test_flaky_cases_are_reported_with_their_spread(project, loopback, monkeypat
 
 def test_model_requests_forbidden_fail_the_case_clearly(project, monkeypatch):
     monkeypatch.setenv("TRACEMEND_JUDGE_MODEL", "openai/gpt-4o-mini")
-    assert not llm.ALLOW_MODEL_REQUESTS and not llm.ALLOW_LOOPBACK_REQUESTS
+    assert llm.request_policy() == llm.RequestPolicy(real=False, loopback=False)
     result = project.runpytest(*BASE_ARGS, "-k", "window")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*judge: failed closed: ModelRequestsForbidden*"])

@@ -6,6 +6,7 @@ Used by ``tests/llm/conftest.py`` and ``tests/assertions/conftest.py``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 for _key, _value in {
     "OPIK_URL_OVERRIDE": "http://127.0.0.1:9/api",
@@ -23,23 +24,22 @@ from tracemend.testing import LoopbackServer  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _no_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_model_requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Like pydantic-ai's ALLOW_MODEL_REQUESTS = False: any real request in these tests is a bug.
-    monkeypatch.setattr(llm, "ALLOW_MODEL_REQUESTS", False)
-    monkeypatch.setattr(llm, "ALLOW_LOOPBACK_REQUESTS", False)
     for name in list(os.environ):
         if name.startswith("TRACEMEND_") and name not in ("TRACEMEND_ALLOW_MODEL_REQUESTS",):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TRACEMEND_RETRY_BASE_DELAY", "0.01")
+    with llm.forbid_model_requests():
+        yield
 
 
 @pytest.fixture
 def loopback(monkeypatch: pytest.MonkeyPatch):
     """A loopback OpenAI-compatible server, wired in as the api_base, with loopback requests allowed."""
-    with LoopbackServer() as server:
+    with LoopbackServer() as server, llm.allow_model_requests(loopback_only=True):
         monkeypatch.setenv("TRACEMEND_API_BASE", server.api_base)
         monkeypatch.setenv("TRACEMEND_API_KEY", "test-key")
-        monkeypatch.setattr(llm, "ALLOW_LOOPBACK_REQUESTS", True)
         _warm_up(server)
         yield server
 

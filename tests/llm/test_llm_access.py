@@ -166,25 +166,25 @@ def test_concurrency_is_bounded(loopback, monkeypatch):
 # --- the request policy -------------------------------------------------------------------------------
 
 
-def test_real_requests_are_forbidden_by_default_in_tests(loopback, monkeypatch):
-    monkeypatch.setattr(llm, "ALLOW_LOOPBACK_REQUESTS", False)
+def test_real_requests_are_forbidden_by_default_in_tests(loopback):
+    llm.set_request_policy(llm.RequestPolicy(real=False, loopback=False))
     with pytest.raises(llm.ModelRequestsForbidden):
         llm.complete(USER, model=MODEL)
     assert loopback.request_count == 0
 
 
 def test_loopback_allowance_does_not_cover_remote_servers(monkeypatch):
-    monkeypatch.setattr(llm, "ALLOW_LOOPBACK_REQUESTS", True)
+    llm.set_request_policy(llm.RequestPolicy(real=False, loopback=True))
     monkeypatch.setenv("TRACEMEND_API_BASE", "https://api.example.com/v1")
     with pytest.raises(llm.ModelRequestsForbidden, match="api.example.com"):
         llm.complete(USER, model=MODEL)
 
 
 def test_allow_model_requests_context_restores(monkeypatch):
-    assert not llm.ALLOW_LOOPBACK_REQUESTS
+    assert not llm.request_policy().loopback
     with llm.allow_model_requests():
-        assert llm.ALLOW_LOOPBACK_REQUESTS and not llm.ALLOW_MODEL_REQUESTS
-    assert not llm.ALLOW_LOOPBACK_REQUESTS
+        assert llm.request_policy().loopback and not llm.request_policy().real
+    assert not llm.request_policy().loopback
 
 
 @pytest.mark.parametrize(
@@ -199,7 +199,7 @@ def test_allow_model_requests_context_restores(monkeypatch):
 )
 def test_policy_from_environment(monkeypatch, value, expected):
     monkeypatch.setenv("TRACEMEND_ALLOW_MODEL_REQUESTS", value)
-    assert llm._policy_from_env() == expected
+    assert llm.policy_from_env() == expected
 
 
 # --- settings -----------------------------------------------------------------------------------------
@@ -297,7 +297,7 @@ def test_scripted_is_stateless_and_labelled(tmp_path):
 
 
 def test_scripted_needs_no_permission(tmp_path):
-    assert not llm.ALLOW_MODEL_REQUESTS
+    assert not llm.request_policy().real
     model = _script(tmp_path, "answers:\n  - response: {content: offline}\n")
     assert llm.complete(USER, model=model).content == "offline"
 

@@ -153,58 +153,61 @@ def _resolve_cache(cache: VerdictCache | CacheMode | None) -> VerdictCache | Non
     return VerdictCache(mode=cache)
 
 
-async def _one_vote(
-    output: Any,
-    assertion: str,
-    *,
-    input: Any,
-    model: str,
-    sample: int,
-    samples: int,
-    cache: VerdictCache | None,
-    cache_model: str,
-    stats: JudgeStats,
-) -> _Vote:
-    key = make_key(
-        judge_model=cache_model,
-        prompt_version=JUDGE_PROMPT_VERSION,
-        assertion=assertion,
-        output=output,
-        input=input,
-        sample=sample,
-    )
-    if cache is not None:
-        hit = cache.get(key)
-        if hit is not None:
-            stats.cache_hits += 1
-            return _Vote(hit.passed, hit.reasoning, cached=True, scripted=llm.is_scripted(model))
-        if cache.mode == "cache-only":
-            raise JudgeCacheMiss(
-                f"no cached verdict for assertion {assertion!r} (sample {sample}) on this output"
-            )
-    messages = build_messages(output, assertion, input=input, sample=sample, samples=samples)
-    try:
-        answer, response = await llm.astructured(
-            messages, JudgeAnswer, model=model, purpose=PURPOSE, retries=1
+@dataclass
+class _Judging:
+    """What every vote of one :func:`ajudge` call shares; ``stats`` counts this call only."""
+
+    output: Any
+    input: Any
+    model: str
+    samples: int
+    cache: VerdictCache | None
+    cache_model: str
+    stats: JudgeStats
+
+    async def vote(self, assertion: str, sample: int) -> _Vote:
+        key = make_key(
+            judge_model=self.cache_model,
+            prompt_version=JUDGE_PROMPT_VERSION,
+            assertion=assertion,
+            output=self.output,
+            input=self.input,
+            sample=sample,
         )
-    except llm.ModelRequestsForbidden:
-        raise
-    except llm.StructuredOutputError as exc:
-        stats.model_calls += len(exc.errors) or 1
-        return _Vote(False, "", error=f"unparseable judge answer (failed closed): {exc}")
-    except llm.ModelError as exc:
-        stats.model_calls += 1
-        return _Vote(False, "", error=f"judge model error (failed closed): {exc}")
-    stats.model_calls += 1
-    stats.cost += response.cost
-    stats.scripted_calls += int(response.scripted)
-    passed = answer.verdict == "PASS"
-    reasoning = answer.reasoning.strip()
-    if not reasoning:
-        return _Vote(False, "", error="the judge gave a verdict without reasoning (failed closed)")
-    if cache is not None:
-        cache.put(key, passed, reasoning)
-    return _Vote(passed, reasoning, scripted=response.scripted)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.stats.cache_hits += 1
+                return _Vote(hit.passed, hit.reasoning, cached=True, scripted=llm.is_scripted(self.model))
+            if self.cache.mode == "cache-only":
+                raise JudgeCacheMiss(
+                    f"no cached verdict for assertion {assertion!r} (sample {sample}) on this output"
+                )
+        messages = build_messages(
+            self.output, assertion, input=self.input, sample=sample, samples=self.samples
+        )
+        try:
+            answer, response = await llm.astructured(
+                messages, JudgeAnswer, model=self.model, purpose=PURPOSE, retries=1
+            )
+        except llm.ModelRequestsForbidden:
+            raise
+        except llm.StructuredOutputError as exc:
+            self.stats.model_calls += len(exc.errors) or 1
+            return _Vote(False, "", error=f"unparseable judge answer (failed closed): {exc}")
+        except llm.ModelError as exc:
+            self.stats.model_calls += 1
+            return _Vote(False, "", error=f"judge model error (failed closed): {exc}")
+        self.stats.model_calls += 1
+        self.stats.cost += response.cost
+        self.stats.scripted_calls += int(response.scripted)
+        passed = answer.verdict == "PASS"
+        reasoning = answer.reasoning.strip()
+        if not reasoning:
+            return _Vote(False, "", error="the judge gave a verdict without reasoning (failed closed)")
+        if self.cache is not None:
+            self.cache.put(key, passed, reasoning)
+        return _Vote(passed, reasoning, scripted=response.scripted)
 
 
 async def ajudge(
@@ -218,6 +221,8 @@ async def ajudge(
     stats: JudgeStats | None = None,
 ) -> JudgeVerdict:
     """Judge ``output`` against each plain-English assertion; pass only if every assertion passes.
+
+    ``judge`` is the sync twin, usable in any test: ``assert judge(reply, ["States the refund window"]).passed``.
 
     ``cache``: a :class:`VerdictCache`, a mode (``"default"``, ``"no-cache"``, ``"cache-only"``) for the
     project's cache file, or None. In cache-only mode a missing verdict raises :class:`JudgeCacheMiss`.
@@ -233,22 +238,8 @@ async def ajudge(
     # Counted per verdict, then added to the caller's stats (shared by concurrent judges of a suite).
     mine = JudgeStats()
     store = _resolve_cache(cache)
-    cache_model = cache_model_id(model)
-    jobs = [
-        _one_vote(
-            output,
-            assertion,
-            input=input,
-            model=model,
-            sample=sample,
-            samples=samples,
-            cache=store,
-            cache_model=cache_model,
-            stats=mine,
-        )
-        for assertion in assertions
-        for sample in range(samples)
-    ]
+    run = _Judging(output, input, model, samples, store, cache_model_id(model), mine)
+    jobs = [run.vote(assertion, sample) for assertion in assertions for sample in range(samples)]
     try:
         # Let every request finish before raising (a cache-only miss), so none outlives the cache it uses.
         gathered = await asyncio.gather(*jobs, return_exceptions=True)
@@ -306,22 +297,7 @@ async def ajudge(
     )
 
 
-def judge(
-    output: Any,
-    assertions: Sequence[str] | str,
-    *,
-    input: Any = None,
-    model: str | None = None,
-    samples: int = 1,
-    cache: VerdictCache | CacheMode | None = "default",
-    stats: JudgeStats | None = None,
-) -> JudgeVerdict:
-    """Sync :func:`ajudge`; usable in any test: ``assert judge(reply, ["States the refund window"]).passed``."""
-    return llm._run_sync(
-        lambda: ajudge(
-            output, assertions, input=input, model=model, samples=samples, cache=cache, stats=stats
-        )
-    )
+judge = llm.sync_twin(ajudge)
 
 
 def spread(verdict: JudgeVerdict) -> str:
