@@ -342,13 +342,13 @@ class SpanConverter:
                     name=span.name,
                     context=context,
                     parent=parent,
-                    resource=resource,
-                    attributes=attributes,
-                    events=events,
-                    kind=SpanKind.INTERNAL,
-                    status=status,
                     start_time=_ns(span.start_time),
                     end_time=_ns(end),
+                    kind=SpanKind.INTERNAL,
+                    status=status,
+                    attributes=attributes,
+                    events=events,
+                    resource=resource,
                     instrumentation_scope=self._scope,
                 )
             )
