@@ -188,3 +188,34 @@ def case_from_trace(
             locked_at=locked_at or datetime.now(UTC),
         ),
     )
+
+
+# --- several cases per file, for `tracemend export cases` ------------------------------------------------
+# Appended for the export stage (its own reader went): a file may hold one case, a list of cases or
+# {"cases": [...]}, and errors name the case's position in the file.
+
+
+def load_cases(path: Path | str) -> list[tuple[Path, RegressionCase]]:
+    """Every case under ``path`` (a case file, or a folder listed by :func:`iter_case_files`), in file order."""
+    path = Path(path)
+    if not path.exists():
+        raise CaseFileError(path, None, "no such file or folder")
+    out: list[tuple[Path, RegressionCase]] = []
+    for file in [path] if path.is_file() else iter_case_files(path):
+        try:
+            data = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise CaseFileError(file, None, f"not readable YAML ({exc})") from exc
+        if isinstance(data, dict) and isinstance(data.get("cases"), list):
+            data = data["cases"]
+        entries = [] if data is None else data if isinstance(data, list) else [data]
+        for index, entry in enumerate(entries, 1):
+            if not isinstance(entry, dict):
+                raise CaseFileError(file, None, f"case {index} is a {type(entry).__name__}, not a mapping")
+            try:
+                out.append((file, RegressionCase.model_validate(entry)))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "case"
+                raise CaseFileError(file, None, f"case {index}: {where}: {first['msg']}") from exc
+    return out

@@ -1,22 +1,53 @@
-"""An OpenAI-compatible chat-completions server on 127.0.0.1, for tests, benchmarks and offline demos.
+"""Helpers for testing code that tracemend records or calls models for, in tracemend's tests and in yours.
 
-It speaks just enough of ``POST /v1/chat/completions`` for litellm's real HTTP path (``openai/<model>`` with
-``api_base``) to run end to end: plain answers, tool calls, JSON mode, usage. A test decides each answer
-with a responder function, or queues one-off behaviours (a 429, a slow answer, a malformed or truncated
-body) that are served before the responder takes over. Only the standard library is used.
+Like ``logfire.testing``: public, stable, and light to import (the standard library only at import time;
+PyYAML and the store load when a helper that needs them runs).
+
+- :class:`LoopbackServer`: an OpenAI-compatible chat-completions server on 127.0.0.1. It speaks just enough
+  of ``POST /v1/chat/completions`` for litellm's real HTTP path (``openai/<model>`` with ``api_base``) to run
+  end to end: plain answers, tool calls, JSON mode, usage. A responder decides each answer from the request
+  body (:func:`turn` says how many assistant turns it already holds), and one-off behaviours (a 429, a slow
+  answer, a malformed or truncated body) can be queued ahead of it.
+- :func:`scripted_model`: recorded answers written to a file, and the ``scripted:<path>`` model id that
+  replays them offline.
+- :func:`reset_recorder`: the recorder back to a new process's state (queue, counters, writer, settings).
+- :func:`temporary_store`: a store in a temporary folder that traced calls record into, for one block.
+
+See ``docs/testing.md``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tracemend.capture.control import reset_recorder
+
+if TYPE_CHECKING:
+    from tracemend.store import Store
+
+__all__ = [
+    "LoopbackServer",
+    "Reply",
+    "Responder",
+    "chat_body",
+    "rate_limited",
+    "reset_recorder",
+    "scripted_model",
+    "temporary_store",
+    "turn",
+]
 
 
 @dataclass
@@ -86,6 +117,16 @@ def rate_limited(retry_after: float | None = None) -> Reply:
 Responder = Callable[[dict[str, Any]], Reply | dict[str, Any] | str]
 
 
+def turn(request: Mapping[str, Any]) -> int:
+    """How many assistant messages the request already holds: 0 for the first call of a conversation.
+
+    The scripted model's ``match: {turn: N}`` counts the same way.
+    """
+    return sum(
+        1 for m in request.get("messages") or () if isinstance(m, dict) and m.get("role") == "assistant"
+    )
+
+
 def _default_responder(request: dict[str, Any]) -> Reply:
     return Reply(body=chat_body("ok", model=str(request.get("model", "loopback-model"))))
 
@@ -99,7 +140,9 @@ class LoopbackServer:
     """``with LoopbackServer(responder) as server: server.api_base`` → ``http://127.0.0.1:<port>/v1``.
 
     ``responder(request_json)`` returns a :class:`Reply`, a chat body dict, or a string (the answer's
-    content). ``latency`` delays every answer (seconds). ``requests`` holds every request body received.
+    content); a responder that raises is answered with a 500 naming the exception, so a broken test shows
+    as a failed call rather than a hang. ``latency`` delays every answer (seconds). ``requests`` holds every
+    request body received.
     """
 
     def __init__(self, responder: Responder | None = None, *, latency: float = 0.0) -> None:
@@ -118,6 +161,12 @@ class LoopbackServer:
         with self._lock:
             self._queue.extend(replies)
 
+    def clear(self) -> None:
+        """Forget the requests received and the replies still queued."""
+        with self._lock:
+            self.requests.clear()
+            self._queue.clear()
+
     @property
     def request_count(self) -> int:
         with self._lock:
@@ -128,6 +177,15 @@ class LoopbackServer:
         assert self._server is not None, "server not started"
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/v1"
+
+    def env(self, api_key: str = "sk-loopback") -> dict[str, str]:
+        """Environment that points tracemend's model calls here, loopback requests allowed (for a
+        subprocess, or ``monkeypatch.setenv``); ``openai/<any name>`` models then reach this server."""
+        return {
+            "TRACEMEND_API_BASE": self.api_base,
+            "TRACEMEND_API_KEY": api_key,
+            "TRACEMEND_ALLOW_MODEL_REQUESTS": "loopback",
+        }
 
     def start(self) -> LoopbackServer:
         server = _Server(("127.0.0.1", 0), self._handler_class())
@@ -158,7 +216,10 @@ class LoopbackServer:
             queued = self._queue.popleft() if self._queue else None
         if queued is not None:
             return queued
-        answer = self.responder(request)
+        try:
+            answer = self.responder(request)
+        except Exception as exc:
+            return Reply(body={"error": {"message": f"responder failed: {exc!r}"}}, status=500)
         if isinstance(answer, Reply):
             return answer
         if isinstance(answer, str):
@@ -211,3 +272,68 @@ class LoopbackServer:
                     self.close_connection = True
 
         return Handler
+
+
+# --- the scripted model -----------------------------------------------------------------------------
+
+
+def scripted_model(path: str | Path, answers: Iterable[str | Mapping[str, Any]]) -> str:
+    """Write ``answers`` to the scripted-model file ``path``; return the model id that replays them.
+
+    Each answer becomes one entry of the file's ``answers`` list (format in ``docs/llm.md``): a string is
+    the content of an answer to any request; a mapping with a ``response`` key (and optionally ``match``)
+    is written as it is; any other mapping is the response (``content``, ``tool_calls``, ``usage``...).
+    The first entry whose ``match`` holds answers, so put the specific ones first.
+    """
+    import yaml
+
+    entries: list[Mapping[str, Any]] = []
+    for answer in answers:
+        if isinstance(answer, str):
+            entries.append({"response": {"content": answer}})
+        elif "response" in answer:
+            entries.append(answer)
+        else:
+            entries.append({"response": dict(answer)})
+    target = Path(path).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump({"answers": [dict(e) for e in entries]}, sort_keys=False, allow_unicode=True)
+    target.write_text(text, encoding="utf-8")
+    return f"scripted:{target}"
+
+
+# --- the recorder's store ---------------------------------------------------------------------------
+
+
+@contextmanager
+def temporary_store(*, code_version: str | None = None) -> Iterator[Store]:
+    """A new store in a temporary folder, and the recorder writing to it until the block ends.
+
+    Traced calls in the block record there (``tracemend.flush()`` before reading them through the yielded
+    :class:`~tracemend.store.Store`). ``code_version`` stamps every trace with that commit instead of
+    asking git. Afterwards the folder is gone, ``TRACEMEND_DB`` and ``TRACEMEND_CODE_VERSION`` are as they
+    were, and the recorder starts again from the environment's settings, as in a new process.
+    """
+    from tracemend.store import Store
+
+    names = ("TRACEMEND_DB", "TRACEMEND_CODE_VERSION")
+    saved = {name: os.environ.get(name) for name in names}
+    with tempfile.TemporaryDirectory(prefix="tracemend-test-") as folder:
+        path = Path(folder) / "traces.db"
+        reset_recorder()  # what is queued goes where it was meant to go
+        os.environ["TRACEMEND_DB"] = str(path)
+        if code_version is not None:
+            os.environ["TRACEMEND_CODE_VERSION"] = code_version
+        store = None
+        try:
+            store = Store(path)
+            yield store
+        finally:
+            reset_recorder()
+            if store is not None:
+                store.close()
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value

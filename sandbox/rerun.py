@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -125,115 +127,108 @@ def _crash_message(returncode: int) -> str:
     return f"the process exited with code {returncode} before the call returned"
 
 
-def _run_one(
-    trace: Trace,
-    *,
-    workdir: Path,
-    timeout: float,
-    overrides: dict[str, Any] | None,
-    env: dict[str, str],
-    code_version: str | None,
-    source_root: Path | None,
-    live: _Live,
-) -> RerunResult:
-    tmp = Path(tempfile.mkdtemp(prefix="tracemend-rerun-"))
-    try:
-        spec = {
-            "entry_point": trace.entry_point,
-            "input": trace.input,
-            "config": trace.config,
-            "config_class": trace.config_class,
-            "config_param": trace.config_param,
-            "overrides": overrides or None,
-            "source_root": str(source_root) if source_root else None,
-        }
-        spec_path, result_path, db_path = tmp / "spec.json", tmp / "result.json", tmp / "rerun.db"
-        spec_path.write_text(json.dumps(spec, default=repr))
-        child_env = dict(env)
-        child_env.update(
+@dataclass
+class _Batch:
+    """What the reruns of one :func:`rerun_traces` call share."""
+
+    workdir: Path
+    timeout: float
+    overrides: dict[str, Any] | None
+    env: dict[str, str]
+    code_version: str | None
+    source_root: Path | None
+    live: _Live = field(default_factory=_Live)
+
+    def child_env(self, db_path: Path) -> dict[str, str]:
+        env = dict(self.env)
+        env.update(
             TRACEMEND_DB=str(db_path),
-            TRACEMEND_PROJECT_ROOT=str(workdir),
+            TRACEMEND_PROJECT_ROOT=str(self.workdir),
             PYTHONDONTWRITEBYTECODE="1",
             PYTHONSAFEPATH="1",
             # A crash in C code (segfault) leaves the Python stack in the stderr tail.
             PYTHONFAULTHANDLER="1",
         )
-        if code_version:
-            child_env["TRACEMEND_CODE_VERSION"] = code_version
-        command = [sys.executable, "-m", "tracemend.sandbox._runner", str(spec_path), str(result_path)]
-        started = time.monotonic()
+        if self.code_version:
+            env["TRACEMEND_CODE_VERSION"] = self.code_version
+        return env
+
+    def spec(self, trace: Trace) -> dict[str, Any]:
+        return {
+            "entry_point": trace.entry_point,
+            "input": trace.input,
+            "config": trace.config,
+            "config_class": trace.config_class,
+            "config_param": trace.config_param,
+            "overrides": self.overrides or None,
+            "source_root": str(self.source_root) if self.source_root else None,
+        }
+
+    def wait(self, command: list[str], env: dict[str, str], tmp: Path) -> tuple[int, bool]:
+        """Run the child in its own session; ``(return code, timed out)``. Its stderr goes to ``tmp``."""
         with open(tmp / "stdout", "wb") as out, open(tmp / "stderr", "wb") as err:
-            with live.lock:
-                if live.cancelled:
+            with self.live.lock:
+                if self.live.cancelled:
                     raise KeyboardInterrupt
                 proc = subprocess.Popen(
                     command,
-                    cwd=workdir,
-                    env=child_env,
+                    cwd=self.workdir,
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
                     start_new_session=True,
                 )
-                live.procs.add(proc)
+                self.live.procs.add(proc)
             timed_out = False
             try:
-                proc.wait(timeout=timeout)
+                proc.wait(timeout=self.timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill_group(proc)
                 proc.wait()
             finally:
-                with live.lock:
-                    live.procs.discard(proc)
+                with self.live.lock:
+                    self.live.procs.discard(proc)
             # Whatever the child started is killed too (a daemon it spawned keeps no files open here).
             with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
-        wall_ms = (time.monotonic() - started) * 1000.0
-        stderr_tail = (tmp / "stderr").read_bytes()[-_STDERR_TAIL:].decode("utf-8", "replace")
-        result = json.loads(result_path.read_text()) if result_path.exists() else None
-        new_trace = _read_trace(db_path, trace.entry_point)
-        if timed_out:
-            return RerunResult(
-                source_trace_id=trace.trace_id,
-                status="timeout",
-                trace=new_trace,
-                error=ErrorInfo(
-                    type="timeout", message=f"no result after {timeout:g} s; the process group was killed"
-                ),
-                duration_ms=wall_ms,
-                stderr_tail=stderr_tail,
-            )
-        if result is None:
-            return RerunResult(
-                source_trace_id=trace.trace_id,
-                status="crashed",
-                trace=new_trace,
-                error=ErrorInfo(type="crashed", message=_crash_message(proc.returncode)),
-                duration_ms=wall_ms,
-                stderr_tail=stderr_tail,
-            )
-        error = ErrorInfo.model_validate(result["error"]) if result.get("error") else None
-        if new_trace is not None:
-            return RerunResult(
-                source_trace_id=trace.trace_id,
-                status=new_trace.status,
-                trace=new_trace,
-                error=new_trace.error or error,
-                output=new_trace.output if new_trace.status == "ok" else result.get("output"),
-                duration_ms=new_trace.duration_ms or wall_ms,
-                stderr_tail=stderr_tail,
-            )
-        return RerunResult(
-            source_trace_id=trace.trace_id,
-            status=result["status"],
-            error=error,
-            output=result.get("output"),
-            duration_ms=wall_ms,
-            stderr_tail=stderr_tail,
+        return proc.returncode, timed_out
+
+    def run(self, trace: Trace) -> RerunResult:
+        tmp = Path(tempfile.mkdtemp(prefix="tracemend-rerun-"))
+        try:
+            spec_path, result_path, db_path = tmp / "spec.json", tmp / "result.json", tmp / "rerun.db"
+            spec_path.write_text(json.dumps(self.spec(trace), default=repr))
+            command = [sys.executable, "-m", "tracemend.sandbox._runner", str(spec_path), str(result_path)]
+            started = time.monotonic()
+            returncode, timed_out = self.wait(command, self.child_env(db_path), tmp)
+            wall_ms = (time.monotonic() - started) * 1000.0
+            stderr_tail = (tmp / "stderr").read_bytes()[-_STDERR_TAIL:].decode("utf-8", "replace")
+            result = json.loads(result_path.read_text()) if result_path.exists() else None
+            new_trace = _read_trace(db_path, trace.entry_point)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        made = functools.partial(
+            RerunResult, source_trace_id=trace.trace_id, duration_ms=wall_ms, stderr_tail=stderr_tail
         )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if timed_out:
+            message = f"no result after {self.timeout:g} s; the process group was killed"
+            return made(status="timeout", trace=new_trace, error=ErrorInfo(type="timeout", message=message))
+        if result is None:
+            error = ErrorInfo(type="crashed", message=_crash_message(returncode))
+            return made(status="crashed", trace=new_trace, error=error)
+        error = ErrorInfo.model_validate(result["error"]) if result.get("error") else None
+        if new_trace is None:
+            return made(status=result["status"], error=error, output=result.get("output"))
+        output = new_trace.output if new_trace.status == "ok" else result.get("output")
+        return made(
+            status=new_trace.status,
+            trace=new_trace,
+            error=new_trace.error or error,
+            output=output,
+            duration_ms=new_trace.duration_ms or wall_ms,
+        )
 
 
 def _read_trace(db_path: Path, entry_point: str) -> Trace | None:
@@ -272,22 +267,19 @@ def rerun_traces(
     user's repository when ``workdir`` is a worktree of it, so that modules installed from it in
     editable mode load from the worktree instead.
     """
-    workdir = Path(workdir).resolve()
-    env = sandbox_env(pass_env)
-    live = _Live()
+    batch = _Batch(
+        workdir=Path(workdir).resolve(),
+        timeout=timeout,
+        overrides=config_overrides,
+        env=sandbox_env(pass_env),
+        code_version=code_version,
+        source_root=source_root,
+    )
+    live = batch.live
     results: list[RerunResult | None] = [None] * len(traces)
 
     def job(index: int) -> None:
-        results[index] = _run_one(
-            traces[index],
-            workdir=workdir,
-            timeout=timeout,
-            overrides=config_overrides,
-            env=env,
-            code_version=code_version,
-            source_root=source_root,
-            live=live,
-        )
+        results[index] = batch.run(traces[index])
 
     bar = None
     if progress and traces:

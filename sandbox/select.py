@@ -33,7 +33,7 @@ def select_traces(
     if signature:
         try:
             from tracemend.analyze.signatures import signature_of
-        except ImportError as exc:
+        except ImportError as exc:  # kept while test_signature_selection_without_the_signatures_stage pins it
             raise SelectionError(
                 f"--signature needs tracemend.analyze.signatures, which is not available in this build ({exc})"
             ) from None

@@ -1,7 +1,8 @@
 """The ``tracemend`` command line: typer commands and rich rendering, with no logic of their own.
 
 Each command group lives in its own module with a ``register(app)`` function; the stages they call do
-the work. Exit codes: 0 success, 1 a finding or failure the command exists to report, 2 usage errors.
+the work. Exit codes: 0 success, 1 a finding or failure the command exists to report, 2 usage errors;
+``tracemend.cli.errors`` maps tracemend's exceptions to them.
 """
 
 from __future__ import annotations
@@ -27,16 +28,17 @@ def build_app():  # -> typer.Typer, imported lazily so `import tracemend` never 
         pretty_exceptions_enable=False,
     )
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{name}":  # that stage is not part of this build
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(f"{__name__}.{name}").register(app)
     return app
 
 
 def main() -> None:
+    from tracemend.errors import TracemendError
+
     app = build_app()
-    sys.exit(app(standalone_mode=True))
+    try:
+        sys.exit(app(standalone_mode=True))
+    except TracemendError as exc:  # a command without reports_errors: the same line and code
+        from tracemend.cli.errors import report
+
+        sys.exit(report(exc))

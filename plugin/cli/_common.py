@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI modules: the console, opening the store, parsing durations and times."""
+"""What the CLI modules share: the consoles, the options every command spells alike, durations and times."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -21,6 +22,7 @@ def refresh_consoles() -> None:
     columns = os.environ.get("COLUMNS", "")
     for c in (console, err_console):
         c.width = int(columns) if columns.isdigit() else None  # type: ignore[assignment]
+
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|w|wk)s?\s*$", re.IGNORECASE)
 _UNITS = {
@@ -55,13 +57,28 @@ def parse_time(text: str) -> datetime:
 
 
 def open_store_or_exit(db: Path | None, *, create: bool = False) -> Store:
+    """The store, or its error reported (exit 2): for commands that do not carry ``reports_errors`` yet."""
     try:
         return Store(db, create=create)
     except StoreError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
 DB_OPTION = typer.Option(
     None, "--db", help="Trace store file (default: $TRACEMEND_DB or .tracemend/traces.db)."
 )
+FAILING_OPTION = typer.Option(False, "--failing", help="Only traces that failed (error or failed assertion).")
+FAILING = ("error", "failed_assertion")
+
+
+def json_option(help: str) -> Any:
+    return typer.Option(False, "--json", help=help)
+
+
+def limit_option(default: int | None, help: str) -> Any:
+    return typer.Option(default, "--limit", min=1, help=help)
+
+
+def since_option(help: str) -> Any:
+    return typer.Option(None, "--since", help=help)

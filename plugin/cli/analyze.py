@@ -10,20 +10,25 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from tracemend.analyze import DEFAULT_ALPHA as ALPHA
-from tracemend.analyze import Analysis, AnalyzeError, analyze, list_signatures, planned_looks
+from tracemend.analyze import Analysis, analyze, list_signatures, planned_looks
 from tracemend.cli._common import (
     DB_OPTION,
     console,
-    err_console,
-    open_store_or_exit,
+    json_option,
+    limit_option,
     parse_duration,
     parse_time,
+    since_option,
 )
+from tracemend.cli.errors import reports_errors
+from tracemend.cli.render import plain_table
+from tracemend.store import Store
 
 _BARS = " ▁▂▃▄▅▆▇█"
 _VERDICT_STYLE = {"regression": "bold red", "new": "bold magenta", "noise": "dim"}
@@ -48,19 +53,8 @@ def _when(value: datetime) -> str:
 
 def _table(result: Analysis, limit: int) -> Table:
     hours = max(1, round((result.deploy_time - result.baseline_start).total_seconds() / 3600))
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in (
-        "verdict",
-        "template",
-        "baseline /h",
-        "window",
-        "expected",
-        "p",
-        "q",
-        "examples",
-        "last 24h │ window",
-    ):
-        table.add_column(column, overflow="fold", no_wrap=column not in ("template", "examples"))
+    columns = ("verdict", "template", "baseline /h", "window", "expected", "p", "q", "examples")
+    table = plain_table((*columns, "last 24h │ window"), wrap=("template", "examples"))
     for finding in result.findings[:limit]:
         sig = finding.signature
         head = ", ".join(t.rsplit(".", 1)[-1] for t in sig.exception_types[:2])
@@ -80,7 +74,8 @@ def _table(result: Analysis, limit: int) -> Table:
     return table
 
 
-def _print(result: Analysis, limit: int) -> None:
+def print_analysis(result: Analysis, limit: int) -> None:
+    """The analysis as ``tracemend analyze`` prints it (heal prints the same)."""
     rev = result.revision[:10] if result.revision else "—"
     state = "complete" if result.complete else f"{result.window_elapsed.total_seconds() / 60:.0f} min so far"
     console.print(
@@ -103,36 +98,23 @@ def _print(result: Analysis, limit: int) -> None:
         )
 
 
-def _run(
-    db: Path | None,
-    baseline: str,
-    window: str,
-    since: str | None,
-    revision: str | None,
-    alpha: float,
-    now=None,
-    canary: bool = False,
-):
-    base = parse_duration(baseline)
-    win = parse_duration(window)
-    start = parse_time(since) if since else None
-    store = open_store_or_exit(db)
-    try:
-        return analyze(
-            store,
-            baseline=base,
-            window=win,
-            since=start,
-            revision=revision,
-            alpha=alpha,
-            now=now,
-            canary=canary,
-        )
-    except AnalyzeError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    finally:
-        store.close()
+# heal.py imports the old name; it goes once heal uses print_analysis.
+_print = print_analysis
+
+
+def _period(baseline: str, window: str, since: str | None, revision: str | None) -> dict[str, Any]:
+    """The deploy and its periods as analyze() takes them; bad durations or times are usage errors."""
+    return {
+        "baseline": parse_duration(baseline),
+        "window": parse_duration(window),
+        "since": parse_time(since) if since else None,
+        "revision": revision,
+    }
+
+
+def _run(db: Path | None, period: dict[str, Any], alpha: float, canary: bool = False) -> Analysis:
+    with Store(db, create=False) as store:
+        return analyze(store, **period, alpha=alpha, canary=canary)
 
 
 def analyze_cmd(
@@ -152,16 +134,16 @@ def analyze_cmd(
     canary: bool = typer.Option(
         False, "--canary", help="The new revision serves part of the window beside older ones: compare them."
     ),
-    limit: int = typer.Option(30, "--limit", min=1, help="Rows to show."),
-    as_json: bool = typer.Option(False, "--json", help="Print the analysis as JSON."),
+    limit: int = limit_option(30, "Rows to show."),
+    as_json: bool = json_option("Print the analysis as JSON."),
     db: Path | None = DB_OPTION,
 ) -> None:
     """Group failures into signatures and flag those the last deploy made worse (exit 1 if any)."""
-    result = _run(db, baseline, window, since, revision, alpha, canary=canary)
+    result = _run(db, _period(baseline, window, since, revision), alpha, canary)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
-        _print(result, limit)
+        print_analysis(result, limit)
     raise typer.Exit(1 if result.flagged else 0)
 
 
@@ -185,25 +167,20 @@ def watch(
 ) -> None:
     """Look again every --interval during the window; stop at the first flag (exit 1) or when it ends."""
     step = parse_duration(interval)
-    win = parse_duration(window)
+    period = _period(baseline, window, since, revision)
     if step <= timedelta(0):
         raise typer.BadParameter("--interval must be positive")
     limit_s = parse_duration(max_wait).total_seconds() if max_wait else None
-    start = parse_time(since) if since else None
-    store = open_store_or_exit(db)
-    try:
-        looks = planned_looks(store, window=win, interval=step, since=start, revision=revision)
-    except AnalyzeError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    finally:
-        store.close()
+    with Store(db, create=False) as store:
+        looks = planned_looks(
+            store, window=period["window"], interval=step, since=period["since"], revision=revision
+        )
     per_look = alpha / looks
     started = time.monotonic()
     look = 0
     while True:
         look += 1
-        result = _run(db, baseline, window, since, revision, per_look)
+        result = _run(db, period, per_look)
         flagged = result.flagged
         elapsed_min = result.window_elapsed.total_seconds() / 60
         console.print(
@@ -211,7 +188,7 @@ def watch(
             f"{len(result.findings)} signature(s), {len(flagged)} flagged (level {per_look:.2g} per look)"
         )
         if flagged:
-            _print(result, 30)
+            print_analysis(result, 30)
             raise typer.Exit(1)
         if result.complete or look >= looks:
             console.print("[green]Window over: nothing flagged.[/]")
@@ -223,20 +200,15 @@ def watch(
 
 
 def signatures(
-    since: str | None = typer.Option(
-        None, "--since", help="Only failures after this time (ISO or a duration ago)."
-    ),
-    limit: int = typer.Option(50, "--limit", min=1, help="Rows to show."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    since: str | None = since_option("Only failures after this time (ISO or a duration ago)."),
+    limit: int = limit_option(50, "Rows to show."),
+    as_json: bool = json_option("One JSON object per line."),
     db: Path | None = DB_OPTION,
 ) -> None:
     """Failure signatures with counts, first/last seen and the first revision that showed them."""
     start = parse_time(since) if since else None
-    store = open_store_or_exit(db)
-    try:
+    with Store(db, create=False) as store:
         rows = list_signatures(store, since=start)
-    finally:
-        store.close()
     if as_json:
         for row in rows[:limit]:
             typer.echo(
@@ -256,17 +228,8 @@ def signatures(
     if not rows:
         console.print("No failing traces.")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in (
-        "signature",
-        "type @ frame",
-        "template",
-        "count",
-        "first seen",
-        "last seen",
-        "first revision",
-    ):
-        table.add_column(column, overflow="fold", no_wrap=column not in ("template", "type @ frame"))
+    columns = ("signature", "type @ frame", "template", "count", "first seen", "last seen", "first revision")
+    table = plain_table(columns, wrap=("template", "type @ frame"))
     for row in rows[:limit]:
         sig = row.signature
         table.add_row(
@@ -284,6 +247,6 @@ def signatures(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("analyze")(analyze_cmd)
-    app.command("watch")(watch)
-    app.command("signatures")(signatures)
+    app.command("analyze")(reports_errors(analyze_cmd))
+    app.command("watch")(reports_errors(watch))
+    app.command("signatures")(reports_errors(signatures))

@@ -3,11 +3,25 @@ Opik test suite. Exit codes: 0 done, 1 some of it was refused or failed to send,
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from tracemend.cli._common import DB_OPTION, console, err_console, open_store_or_exit, parse_time
+from tracemend.cli._common import (
+    DB_OPTION,
+    FAILING,
+    FAILING_OPTION,
+    console,
+    err_console,
+    limit_option,
+    parse_time,
+    since_option,
+)
+from tracemend.cli.errors import reports_errors
+from tracemend.errors import ConfigError
+from tracemend.store import Store
 
 export_app = typer.Typer(
     name="export",
@@ -15,9 +29,19 @@ export_app = typer.Typer(
     no_args_is_help=True,
 )
 
-SINCE = typer.Option(None, "--since", help="Only traces since: ISO time or a duration ago (2h, 7d).")
-LIMIT = typer.Option(None, "--limit", min=1, help="At most this many traces (oldest first).")
-FAILING = typer.Option(False, "--failing", help="Only traces that failed (error or failed assertion).")
+SINCE = since_option("Only traces since: ISO time or a duration ago (2h, 7d).")
+LIMIT = limit_option(None, "At most this many traces (oldest first).")
+OPIK_URL = typer.Option(None, "--url", help="Opik API URL (default: OPIK_URL_OVERRIDE, else Opik Cloud).")
+OPIK_WORKSPACE = typer.Option(None, "--workspace", help="Opik workspace (default: OPIK_WORKSPACE).")
+
+
+def _query(since: str | None, limit: int | None, failing: bool) -> dict[str, Any]:
+    """The export's ``TraceQuery`` from the command's options."""
+    return {
+        "since": parse_time(since) if since else None,
+        "status": FAILING if failing else None,
+        "limit": limit,
+    }
 
 
 def _report_otlp(result, what: str) -> None:  # result: tracemend.export.otel.ExportResult
@@ -36,7 +60,14 @@ def _report_otlp(result, what: str) -> None:  # result: tracemend.export.otel.Ex
     raise typer.Exit(1)
 
 
+def _opik_failed(exc: Exception) -> typer.Exit:
+    # The SDK's own errors (auth, unreachable server) are the user's to fix: name them, exit 1.
+    err_console.print(f"[red]✗[/] Opik export failed: {type(exc).__name__}: {exc}")
+    return typer.Exit(1)
+
+
 @export_app.command("otlp")
+@reports_errors
 def otlp(
     endpoint: str | None = typer.Option(
         None,
@@ -45,7 +76,7 @@ def otlp(
     ),
     since: str | None = SINCE,
     limit: int | None = LIMIT,
-    failing: bool = FAILING,
+    failing: bool = FAILING_OPTION,
     db: Path | None = DB_OPTION,
 ) -> None:
     """Export stored traces as OpenTelemetry spans (OpenInference + GenAI attributes) over OTLP/HTTP."""
@@ -55,18 +86,15 @@ def otlp(
         exporter = otel.make_exporter(endpoint)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--endpoint") from None
-    store = open_store_or_exit(db)
     try:
-        with console.status("Exporting…") as status:
+        with Store(db, create=False) as store, console.status("Exporting…") as status:
             result = otel.export_store(
                 store,
                 exporter,
-                since=parse_time(since) if since else None,
-                status=("error", "failed_assertion") if failing else None,
-                limit=limit,
                 progress=lambda r: status.update(
                     f"Exporting… {r.spans + r.failed_spans} spans, {r.traces} traces"
                 ),
+                **_query(since, limit, failing),
             )
     finally:
         exporter.shutdown()
@@ -75,65 +103,48 @@ def otlp(
 
 
 @export_app.command("opik")
+@reports_errors
 def opik(
     project: str | None = typer.Option(
         None, "--project", help="Opik project (default: OPIK_PROJECT_NAME, else each trace's own project)."
     ),
     since: str | None = SINCE,
     limit: int | None = LIMIT,
-    failing: bool = FAILING,
+    failing: bool = FAILING_OPTION,
     use_otlp: bool = typer.Option(
         False, "--otlp", help="Send through Opik's OTLP endpoint instead of the opik SDK."
     ),
-    url: str | None = typer.Option(
-        None, "--url", help="Opik API URL (default: OPIK_URL_OVERRIDE, else Opik Cloud)."
-    ),
-    workspace: str | None = typer.Option(
-        None, "--workspace", help="Opik workspace (default: OPIK_WORKSPACE)."
-    ),
+    url: str | None = OPIK_URL,
+    workspace: str | None = OPIK_WORKSPACE,
     db: Path | None = DB_OPTION,
 ) -> None:
     """Export stored traces to an Opik project (config, code version as metadata; errors as error_info)."""
-    store = open_store_or_exit(db)
-    since_time = parse_time(since) if since else None
-    status_filter = ("error", "failed_assertion") if failing else None
-    if use_otlp:
-        from tracemend.export import opik as opik_export
-        from tracemend.export.otel import export_traces
+    from tracemend.export import opik as opik_export
 
-        target = opik_export.opik_target(url=url, project=project, workspace=workspace)
-        exporter = opik_export.opik_otlp_exporter(target)
-        try:
-            traces = store.iter_traces(since=since_time, status=status_filter, limit=limit, with_spans=True)
+    query = _query(since, limit, failing)
+    with Store(db, create=False) as store:
+        if use_otlp:
+            target = opik_export.opik_target(url=url, project=project, workspace=workspace)
             with console.status("Exporting to Opik over OTLP…"):
-                result = export_traces(traces, exporter)
-        finally:
-            exporter.shutdown()
-        result.endpoint = target.otlp_endpoint
-        _report_otlp(result, f"Opik OTLP (project {target.project or 'Default Project'})")
-        return
-
-    import os
-
-    if url:
-        os.environ["OPIK_URL_OVERRIDE"] = url
-    if workspace:
-        os.environ["OPIK_WORKSPACE"] = workspace
-    from tracemend.export.opik import export_store_to_opik
-
-    try:
-        with console.status("Exporting to Opik…") as status:
-            result = export_store_to_opik(
-                store,
-                project=project or os.environ.get("OPIK_PROJECT_NAME"),
-                since=since_time,
-                status=status_filter,
-                limit=limit,
-                progress=lambda r: status.update(f"Exporting to Opik… {r.traces} traces, {r.spans} spans"),
-            )
-    except Exception as exc:  # the SDK's own errors (auth, unreachable server) are the user's to fix
-        err_console.print(f"[red]✗[/] Opik export failed: {type(exc).__name__}: {exc}")
-        raise typer.Exit(1) from None
+                sent = opik_export.export_store_to_opik_otlp(store, target, **query)
+            _report_otlp(sent, f"Opik OTLP (project {target.project or 'Default Project'})")
+            return
+        if url:
+            os.environ["OPIK_URL_OVERRIDE"] = url
+        if workspace:
+            os.environ["OPIK_WORKSPACE"] = workspace
+        try:
+            with console.status("Exporting to Opik…") as status:
+                result = opik_export.export_store_to_opik(
+                    store,
+                    project=project or os.environ.get("OPIK_PROJECT_NAME"),
+                    progress=lambda r: status.update(
+                        f"Exporting to Opik… {r.traces} traces, {r.spans} spans"
+                    ),
+                    **query,
+                )
+        except Exception as exc:
+            raise _opik_failed(exc) from None
     console.print(
         f"[green]✓[/] Opik: {result.traces} traces, {result.spans} spans logged"
         f"{' to project ' + result.project if result.project else ''} ({result.seconds:.2f} s)"
@@ -141,6 +152,7 @@ def opik(
 
 
 @export_app.command("cases")
+@reports_errors
 def cases(
     directory: Path = typer.Option(
         Path("tests/regressions"), "--dir", help="Folder (or file) of locked regression cases (YAML)."
@@ -149,21 +161,15 @@ def cases(
     project: str | None = typer.Option(None, "--project", help="Opik project the suite belongs to."),
 ) -> None:
     """Export locked regression cases as Opik test suite items (input data + plain-English assertions)."""
-    from tracemend.export.cases import CaseFileError, export_cases, load_cases
+    from tracemend.export.cases import export_cases, load_cases
 
-    try:
-        found = load_cases(directory)
-    except CaseFileError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    found = load_cases(directory)
     if not found:
-        err_console.print(f"[red]error:[/] no regression cases under {directory}")
-        raise typer.Exit(2)
+        raise ConfigError(f"no regression cases under {directory}")
     try:
         result = export_cases(found, suite=suite, project=project)
     except Exception as exc:
-        err_console.print(f"[red]✗[/] Opik export failed: {type(exc).__name__}: {exc}")
-        raise typer.Exit(1) from None
+        raise _opik_failed(exc) from None
     console.print(
         f"[green]✓[/] {result.items} cases from {result.files} files → Opik {result.kind.replace('_', ' ')} "
         f"{result.suite!r} ({result.seconds:.2f} s)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,10 +35,17 @@ def short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def trace_table(traces: list[Trace]) -> Table:
+def plain_table(columns: Iterable[str], *, wrap: Collection[str] = ()) -> Table:
+    """A borderless table with bold headers; long cells fold, and those of ``wrap`` columns wrap too."""
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("trace", "time (UTC)", "entry", "status", "duration", "revision", "error"):
-        table.add_column(column, no_wrap=column != "error", overflow="fold")
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column not in wrap)
+    return table
+
+
+def trace_table(traces: list[Trace]) -> Table:
+    columns = ("trace", "time (UTC)", "entry", "status", "duration", "revision", "error")
+    table = plain_table(columns, wrap=("error",))
     for t in traces:
         error = f"{t.error.type}: {short(t.error.message, 60)}" if t.error else ""
         table.add_row(

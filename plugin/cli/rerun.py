@@ -12,11 +12,15 @@ from pathlib import Path
 
 import typer
 
-from tracemend.cli._common import DB_OPTION, console, err_console, open_store_or_exit
+from tracemend.cli._common import DB_OPTION, console, err_console
+from tracemend.cli.errors import reports_errors
+from tracemend.errors import ConfigError
+from tracemend.store import Store
 
 
 def register(app: typer.Typer) -> None:
     @app.command("rerun")
+    @reports_errors
     def rerun(
         trace_ids: list[str] = typer.Argument(None, help="Trace ids (or unambiguous prefixes) to rerun."),
         signature: str = typer.Option(
@@ -47,66 +51,34 @@ def register(app: typer.Typer) -> None:
         db: Path = DB_OPTION,
     ) -> None:
         """Rerun traces in an isolated git worktree and compare before and after."""
+        from tracemend.cli.sandbox_view import render_verification
         from tracemend.sandbox import (
-            ChangeRejected,
-            SandboxError,
-            SelectionError,
             parse_overrides,
             rerun_recorded,
             sample_passing,
             select_traces,
             verify_change,
         )
-        from tracemend.sandbox.render import render_verification
 
         if not trace_ids and not signature:
-            err_console.print("[red]error:[/] give trace ids or --signature")
-            raise typer.Exit(2)
+            raise ConfigError("give trace ids or --signature")
         try:
             overrides = parse_overrides(config or [])
         except ValueError as exc:
-            err_console.print(f"[red]error:[/] --config {exc}")
-            raise typer.Exit(2) from None
-        change: str | None = None
-        if patch is not None:
-            try:
-                change = sys.stdin.read() if str(patch) == "-" else patch.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                err_console.print(f"[red]error:[/] cannot read {patch}: {exc}")
-                raise typer.Exit(2) from None
-        store = open_store_or_exit(db)
-        try:
-            failing, chosen_passing = select_traces(store, trace_ids or [], signature=signature, limit=limit)
-            sample = (
-                sample_passing(store, [*failing, *chosen_passing], per_entry_point=passing) if passing else []
-            )
-        except SelectionError as exc:
-            err_console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from None
-        finally:
-            store.close()
-        others = [*chosen_passing, *sample]
+            raise ConfigError(f"--config {exc}") from None
+        change = _read_change(patch) if patch is not None else None
+        with Store(db, create=False) as store:
+            failing, chosen = select_traces(store, trace_ids or [], signature=signature, limit=limit)
+            sample = sample_passing(store, [*failing, *chosen], per_entry_point=passing) if passing else []
+        others = [*chosen, *sample]
         common = dict(rev=rev, timeout=timeout, parallel=parallel, pass_env=pass_env or None)
         progress = not json_out and err_console.is_terminal
-        try:
-            if change is None and not overrides:
-                result = rerun_recorded(repo, failing, others, progress=progress, **common)
-            else:
-                result = verify_change(
-                    repo,
-                    change,
-                    failing,
-                    others,
-                    config_overrides=overrides or None,
-                    progress=progress,
-                    **common,
-                )
-        except ChangeRejected as exc:
-            err_console.print(f"[red]change rejected:[/] {exc}")
-            raise typer.Exit(2) from None
-        except SandboxError as exc:
-            err_console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from None
+        if change is None and not overrides:
+            result = rerun_recorded(repo, failing, others, progress=progress, **common)
+        else:
+            result = verify_change(
+                repo, change, failing, others, config_overrides=overrides or None, progress=progress, **common
+            )
         if json_out:
             typer.echo(result.model_dump_json(indent=2))
         else:
@@ -117,3 +89,11 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         verdict = result.comparison.verdict
         raise typer.Exit(0 if verdict in ("fixed", "unchanged") else 1)
+
+
+def _read_change(patch: Path) -> str:
+    """The change's text from a file, or from stdin for ``-``."""
+    try:
+        return sys.stdin.read() if str(patch) == "-" else patch.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {patch}: {exc}") from None

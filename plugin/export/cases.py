@@ -2,7 +2,7 @@
 assertions an LLM judge checks.
 
 Cases are the YAML files ``tracemend lock`` writes (one :class:`~tracemend.records.RegressionCase` per
-file, or a list of them, or ``{"cases": [...]}``). Each becomes one suite item whose ``data`` holds the
+file, or a list of them, or ``{"cases": [...]}``), read by :func:`tracemend.assertions.case.load_cases`. Each becomes one suite item whose ``data`` holds the
 entry point, input, config, deterministic checks and provenance, and whose ``assertions`` are the
 case's plain-English assertions. Item ids are derived from the case name, so exporting again updates
 the items instead of adding copies. SDKs without test suites get a dataset with the same items.
@@ -11,15 +11,27 @@ the items instead of adding copies. SDKs without test suites get a dataset with 
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tracemend.assertions.case import load_cases
 from tracemend.errors import CaseFileError
+from tracemend.export.opik import opik_client
+from tracemend.export.otel import timed
 from tracemend.records import RegressionCase
+
+__all__ = [
+    "DEFAULT_SUITE",
+    "CaseFileError",
+    "CasesExportResult",
+    "export_cases",
+    "item_id",
+    "load_cases",
+    "suite_item",
+]
 
 DEFAULT_SUITE = "tracemend-regressions"
 
@@ -32,37 +44,6 @@ class CasesExportResult:
     kind: str = "test_suite"
     seconds: float = 0.0
     names: list[str] = field(default_factory=list)
-
-
-def load_cases(path: Path) -> list[tuple[Path, RegressionCase]]:
-    """Every case under ``path`` (a YAML file or a folder searched recursively), in file-name order."""
-    import yaml
-    from pydantic import ValidationError
-
-    if not path.exists():
-        raise CaseFileError(path, None, "no such file or folder")
-    files = [path] if path.is_file() else sorted([*path.rglob("*.yaml"), *path.rglob("*.yml")])
-    out: list[tuple[Path, RegressionCase]] = []
-    for file in files:
-        try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise CaseFileError(file, None, f"not readable YAML ({exc})") from exc
-        if data is None:
-            continue
-        if isinstance(data, dict) and isinstance(data.get("cases"), list):
-            data = data["cases"]
-        entries = data if isinstance(data, list) else [data]
-        for index, entry in enumerate(entries):
-            if not isinstance(entry, dict):
-                raise CaseFileError(file, None, f"case {index + 1} is a {type(entry).__name__}, not a mapping")
-            try:
-                out.append((file, RegressionCase.model_validate(entry)))
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "case"
-                raise CaseFileError(file, None, f"case {index + 1}: {where}: {first['msg']}") from exc
-    return out
 
 
 def item_id(case: RegressionCase) -> str:
@@ -98,21 +79,15 @@ def export_cases(
     client: Any = None,
 ) -> CasesExportResult:
     """Insert the cases into the Opik test suite ``suite`` (created if missing)."""
-    import opik
-
-    own = client is None
-    if own:
-        client = opik.Opik(project_name=project)
-    started = time.perf_counter()
     pairs = list(cases)
     items = [suite_item(case, source) for source, case in pairs]
     result = CasesExportResult(
         suite=suite, items=len(items), files=len({s for s, _ in pairs if s is not None})
     )
     result.names = [case.name for _, case in pairs]
-    try:
-        if hasattr(client, "get_or_create_test_suite"):
-            target = client.get_or_create_test_suite(
+    with timed(result), opik_client(client, project=project) as opik:
+        if hasattr(opik, "get_or_create_test_suite"):
+            target = opik.get_or_create_test_suite(
                 name=suite,
                 project_name=project,
                 description="Regression cases locked by tracemend: each item reruns a fixed failure.",
@@ -121,14 +96,9 @@ def export_cases(
                 target.insert(items)
         else:  # an opik SDK from before test suites: a dataset with the same items
             result.kind = "dataset"
-            dataset = client.get_or_create_dataset(
+            dataset = opik.get_or_create_dataset(
                 name=suite, description="Regression cases locked by tracemend"
             )
             if items:
                 dataset.insert([{"id": i["id"], **i["data"], "assertions": i["assertions"]} for i in items])
-        client.flush()
-    finally:
-        if own:
-            client.end()
-    result.seconds = time.perf_counter() - started
     return result

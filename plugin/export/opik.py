@@ -17,14 +17,23 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from tracemend.export.otel import ExportResult, export_traces, make_exporter, stacktrace
+from tracemend.export.otel import (
+    ExportResult,
+    Sent,
+    TraceQuery,
+    export_traces,
+    make_exporter,
+    stacktrace,
+    stored_traces,
+    timed,
+)
 from tracemend.records import ErrorInfo, Span, Trace
 
 if TYPE_CHECKING:
@@ -39,10 +48,7 @@ DEFAULT_OPIK_URL = "https://www.comet.com/opik/api"
 
 
 @dataclass
-class OpikExportResult:
-    traces: int = 0
-    spans: int = 0
-    seconds: float = 0.0
+class OpikExportResult(Sent):
     project: str | None = None
     # tracemend trace id -> Opik trace id, so a user can find an exported trace in the Opik UI.
     ids: dict[str, str] = field(default_factory=dict)
@@ -121,6 +127,47 @@ def _span_kwargs(span: Span, trace_uuid: str, ids: dict[str, str], project: str)
     }
 
 
+@contextmanager
+def opik_client(client: Any = None, *, project: str | None = None) -> Iterator[Any]:
+    """``client``, or a new ``opik.Opik`` ended afterwards; flushed when the block succeeds."""
+    own = client is None
+    if own:
+        import opik
+
+        client = opik.Opik(project_name=project)
+    try:
+        yield client
+        client.flush()
+    finally:
+        if own:
+            client.end()
+
+
+def _log_trace(client: Any, trace: Trace, project: str | None) -> tuple[str, int]:
+    """Log one trace and its spans; returns its Opik id and how many spans went."""
+    target = project or trace.project
+    trace_uuid = opik_id(trace.trace_id, trace.start_time)
+    ids = {s.span_id: opik_id(f"{trace.trace_id}/{s.span_id}", s.start_time) for s in trace.spans}
+    error = trace.error
+    client.trace(
+        id=trace_uuid,
+        name=trace.name,
+        start_time=trace.start_time,
+        end_time=trace.end_time or trace.start_time,
+        input=trace.input,
+        output=_as_dict(trace.output, "output"),
+        metadata=trace_metadata(trace),
+        tags=list(dict.fromkeys([*trace.tags, f"status:{trace.status}"])),
+        project_name=target,
+        error_info=error_info(error) if error is not None else None,
+        environment=trace.environment,
+    )
+    # Parents before children, so a backend that links on arrival always finds the parent.
+    for span in sorted(trace.spans, key=lambda s: (s.start_time, s.parent_id is not None)):
+        client.span(**_span_kwargs(span, trace_uuid, ids, target))
+    return trace_uuid, len(trace.spans)
+
+
 def export_to_opik(
     traces: Iterable[Trace],
     *,
@@ -129,45 +176,15 @@ def export_to_opik(
     progress: Callable[[OpikExportResult], None] | None = None,
 ) -> OpikExportResult:
     """Log traces and their spans to Opik through the SDK (``project`` default: each trace's own)."""
-    import opik
-
-    own = client is None
-    if own:
-        client = opik.Opik(project_name=project)
     result = OpikExportResult(project=project)
-    started = time.perf_counter()
-    try:
+    with timed(result), opik_client(client, project=project) as opik:
         for trace in traces:
-            target = project or trace.project
-            trace_uuid = opik_id(trace.trace_id, trace.start_time)
-            ids = {s.span_id: opik_id(f"{trace.trace_id}/{s.span_id}", s.start_time) for s in trace.spans}
-            error = trace.error
-            client.trace(
-                id=trace_uuid,
-                name=trace.name,
-                start_time=trace.start_time,
-                end_time=trace.end_time or trace.start_time,
-                input=trace.input,
-                output=_as_dict(trace.output, "output"),
-                metadata=trace_metadata(trace),
-                tags=list(dict.fromkeys([*trace.tags, f"status:{trace.status}"])),
-                project_name=target,
-                error_info=error_info(error) if error is not None else None,
-                environment=trace.environment,
-            )
-            # Parents before children, so a backend that links on arrival always finds the parent.
-            for span in sorted(trace.spans, key=lambda s: (s.start_time, s.parent_id is not None)):
-                client.span(**_span_kwargs(span, trace_uuid, ids, target))
-                result.spans += 1
+            trace_uuid, spans = _log_trace(opik, trace, project)
+            result.spans += spans
             result.traces += 1
             result.ids[trace.trace_id] = trace_uuid
             if progress is not None:
                 progress(result)
-        client.flush()
-    finally:
-        if own:
-            client.end()
-    result.seconds = time.perf_counter() - started
     return result
 
 
@@ -175,15 +192,12 @@ def export_store_to_opik(
     store: Store,
     *,
     project: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    status: str | tuple[str, ...] | None = None,
-    limit: int | None = None,
     client: Any = None,
     progress: Callable[[OpikExportResult], None] | None = None,
+    **query: Unpack[TraceQuery],
 ) -> OpikExportResult:
-    traces = store.iter_traces(since=since, until=until, status=status, limit=limit, with_spans=True)
-    return export_to_opik(traces, project=project, client=client, progress=progress)
+    """Export the traces ``query`` selects to Opik through the SDK."""
+    return export_to_opik(stored_traces(store, **query), project=project, client=client, progress=progress)
 
 
 # --- Opik's OTLP endpoint ---------------------------------------------------------------------------
@@ -240,14 +254,15 @@ def export_store_to_opik_otlp(
     store: Store,
     target: OpikTarget | None = None,
     *,
-    since: datetime | None = None,
-    limit: int | None = None,
     progress: Callable[[ExportResult], None] | None = None,
+    **query: Unpack[TraceQuery],
 ) -> ExportResult:
+    """Export the traces ``query`` selects to Opik's OTLP endpoint (``target`` default: the environment)."""
     target = target or opik_target()
     exporter = opik_otlp_exporter(target)
     try:
-        traces = store.iter_traces(since=since, limit=limit, with_spans=True)
-        return export_traces(traces, exporter, progress=progress)
+        result = export_traces(stored_traces(store, **query), exporter, progress=progress)
     finally:
         exporter.shutdown()
+    result.endpoint = target.otlp_endpoint
+    return result

@@ -21,9 +21,10 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from tracemend.records import ErrorInfo, Span, Trace
@@ -51,17 +52,47 @@ MAX_VALUE_CHARS = 100_000
 SCOPE_NAME = "tracemend"
 
 
+class TraceQuery(TypedDict, total=False):
+    """Which stored traces an export sends (oldest first): ``Store.iter_traces`` filters."""
+
+    since: datetime | None
+    until: datetime | None
+    status: str | tuple[str, ...] | None
+    limit: int | None
+
+
+def stored_traces(store: Store, **query: Unpack[TraceQuery]) -> Iterator[Trace]:
+    """The traces ``query`` selects, with their spans, read lazily from ``store``."""
+    return store.iter_traces(**query, with_spans=True)
+
+
+@contextmanager
+def timed(result: Any) -> Iterator[None]:
+    """Set ``result.seconds`` (any result with that field) to how long the block took."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        result.seconds = time.perf_counter() - started
+
+
 @dataclass
-class ExportResult:
-    """What one export run did; ``failed_spans`` were refused by (or never reached) the backend."""
+class Sent:
+    """What every export reports: traces and spans delivered, and how long it took."""
 
     traces: int = 0
     spans: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class ExportResult(Sent):
+    """What one OTLP export did; ``failed_spans`` were refused by (or never reached) the backend."""
+
+    endpoint: str | None = None
     batches: int = 0
     failed_batches: int = 0
     failed_spans: int = 0
-    seconds: float = 0.0
-    endpoint: str | None = None
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -311,13 +342,13 @@ class SpanConverter:
                     name=span.name,
                     context=context,
                     parent=parent,
-                    resource=resource,
-                    attributes=attributes,
-                    events=events,
-                    kind=SpanKind.INTERNAL,
-                    status=status,
                     start_time=_ns(span.start_time),
                     end_time=_ns(end),
+                    kind=SpanKind.INTERNAL,
+                    status=status,
+                    attributes=attributes,
+                    events=events,
+                    resource=resource,
                     instrumentation_scope=self._scope,
                 )
             )
@@ -390,49 +421,50 @@ def export_traces(
     converter: SpanConverter | None = None,
 ) -> ExportResult:
     """Send traces through ``exporter`` in batches; a refused batch is counted, the rest still go."""
-    from opentelemetry.sdk.trace.export import SpanExportResult
-
     converter = converter or SpanConverter()
     result = ExportResult(endpoint=getattr(exporter, "_endpoint", None))
-    started = time.perf_counter()
-    for batch, count in _batches((converter.convert(t) for t in traces), batch_spans):
-        result.traces += count
-        if not batch:
-            continue
-        result.batches += 1
-        try:
-            outcome = exporter.export(batch)
-        except Exception as exc:  # the exporter normally reports, but a broken one must not lose the rest
-            outcome = SpanExportResult.FAILURE
-            result.errors.append(f"{type(exc).__name__}: {exc}")
-        if outcome == SpanExportResult.SUCCESS:
-            result.spans += len(batch)
-        else:
-            result.failed_batches += 1
-            result.failed_spans += len(batch)
-        if progress is not None:
-            progress(result)
-    result.seconds = time.perf_counter() - started
+    with timed(result):
+        for batch, count in _batches((converter.convert(t) for t in traces), batch_spans):
+            result.traces += count
+            if batch:
+                _send(exporter, batch, result)
+                if progress is not None:
+                    progress(result)
     return result
+
+
+def _send(exporter: SpanExporter, batch: list[ReadableSpan], result: ExportResult) -> None:
+    """One batch; a refused batch is counted, and a broken exporter's exception too."""
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    result.batches += 1
+    try:
+        outcome = exporter.export(batch)
+    except Exception as exc:  # the exporter normally reports, but a broken one must not lose the rest
+        outcome = SpanExportResult.FAILURE
+        result.errors.append(f"{type(exc).__name__}: {exc}")
+    if outcome == SpanExportResult.SUCCESS:
+        result.spans += len(batch)
+    else:
+        result.failed_batches += 1
+        result.failed_spans += len(batch)
 
 
 def export_store(
     store: Store,
     exporter: SpanExporter | None = None,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    status: str | tuple[str, ...] | None = None,
-    limit: int | None = None,
     batch_spans: int = 512,
     progress: Callable[[ExportResult], None] | None = None,
+    **query: Unpack[TraceQuery],
 ) -> ExportResult:
     """Export stored traces (oldest first) through ``exporter`` (default: OTLP/HTTP from the environment)."""
     own = exporter is None
     exporter = exporter or make_exporter()
     try:
-        traces = store.iter_traces(since=since, until=until, status=status, limit=limit, with_spans=True)
-        return export_traces(traces, exporter, batch_spans=batch_spans, progress=progress)
+        return export_traces(
+            stored_traces(store, **query), exporter, batch_spans=batch_spans, progress=progress
+        )
     finally:
         if own:
             exporter.shutdown()

@@ -7,14 +7,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tracemend.testing import LoopbackServer, chat_body, turn
 
 # --- the loopback model ------------------------------------------------------------------------------
 
@@ -42,11 +42,31 @@ def by_turn(answers: list[Answer]) -> Script:
 
 @dataclass
 class LoopbackModel:
-    base_url: str
+    """A :class:`tracemend.testing.LoopbackServer` answering from ``script(request, turn)``, every call
+    costing ``tokens_per_call`` tokens."""
+
+    server: LoopbackServer
     model: str
-    requests: list[dict[str, Any]] = field(default_factory=list)
     script: Script = field(default=lambda req, turn: {"content": "{}"})
     tokens_per_call: int = 120
+
+    @property
+    def base_url(self) -> str:
+        return self.server.api_base
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return self.server.requests
+
+    def respond(self, request: dict[str, Any]) -> dict[str, Any]:
+        answer = self.script(request, turn(request))
+        return chat_body(
+            answer.get("content"),
+            tool_calls=answer.get("tool_calls"),
+            model=request.get("model", "fake"),
+            prompt_tokens=self.tokens_per_call - 20,
+            completion_tokens=20,
+        )
 
     def env(self) -> dict[str, str]:
         return {
@@ -66,80 +86,18 @@ class LoopbackModel:
         return "\n".join(json.dumps(r, ensure_ascii=False) for r in self.requests)
 
 
-def _completion(answer: Answer, n: int, model: str, tokens: int) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": answer.get("content")}
-    finish = "stop"
-    if answer.get("tool_calls"):
-        message["tool_calls"] = [
-            {
-                "id": f"call_{n}_{i}",
-                "type": "function",
-                "function": {
-                    "name": tc["name"],
-                    "arguments": tc["arguments"]
-                    if isinstance(tc["arguments"], str)
-                    else json.dumps(tc["arguments"]),
-                },
-            }
-            for i, tc in enumerate(answer["tool_calls"])
-        ]
-        finish = "tool_calls"
-    return {
-        "id": f"chatcmpl-{n}",
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": tokens - 20, "completion_tokens": 20, "total_tokens": tokens},
-    }
-
-
 @pytest.fixture
 def loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackModel]:
     """An OpenAI-compatible chat-completions server on 127.0.0.1 (free port) answering from ``.script``."""
-    state: dict[str, LoopbackModel] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            lb = state["lb"]
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-            lb.requests.append(body)
-            turn = sum(1 for m in body.get("messages", []) if m.get("role") == "assistant")
-            try:
-                answer = lb.script(body, turn)
-                payload = json.dumps(
-                    _completion(answer, len(lb.requests), body.get("model", "fake"), lb.tokens_per_call)
-                )
-                code = 200
-            except Exception as exc:  # a broken script shows as a server error, not a hang
-                payload, code = json.dumps({"error": {"message": repr(exc)}}), 500
-            data = payload.encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    lb = LoopbackModel(
-        base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", model="openai/loopback-diagnoser"
-    )
-    state["lb"] = lb
-    for key, value in lb.env().items():
-        monkeypatch.setenv(key, value)
     from tracemend import llm
 
-    try:
+    with LoopbackServer() as server:
+        lb = LoopbackModel(server=server, model="openai/loopback-diagnoser")
+        server.responder = lb.respond
+        for key, value in lb.env().items():
+            monkeypatch.setenv(key, value)
         with llm.allow_model_requests(loopback_only=True):  # the suite forbids model requests otherwise
             yield lb
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # --- a real agent repository with a real bug ---------------------------------------------------------

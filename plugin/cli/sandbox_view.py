@@ -1,4 +1,5 @@
-"""Rich rendering of sandbox results: the applied diff, "did you mean" misses, before/after side by side."""
+"""How ``tracemend rerun`` shows sandbox results: the applied diff, "did you mean" misses, before/after side
+by side. Display only: the sandbox (``tracemend.sandbox``) computes, this module prints."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tracemend.records import Comparison, InputComparison, RerunResult
-from tracemend.sandbox.changes import ApplyResult
+from tracemend.sandbox import ApplyResult, Verification
 from tracemend.sandbox.compare import span_tree
-from tracemend.sandbox.verify import Verification
 
 __all__ = ["render_apply", "render_comparison", "render_verification"]
 
