@@ -31,12 +31,8 @@ def select_traces(
             raise SelectionError(f"no trace {tid!r} in {store.path}")
         chosen[trace.trace_id] = trace
     if signature:
-        try:
-            from tracemend.analyze.signatures import signature_of
-        except ImportError as exc:  # kept while test_signature_selection_without_the_signatures_stage pins it
-            raise SelectionError(
-                f"--signature needs tracemend.analyze.signatures, which is not available in this build ({exc})"
-            ) from None
+        from tracemend.analyze.signatures import signature_of
+
         found = 0
         for trace in store.iter_traces(status=_FAILING, newest_first=True):
             if found >= limit:

@@ -13,7 +13,6 @@ import pytest
 
 from tracemend.sandbox import (
     ChangeRejected,
-    SelectionError,
     rerun_traces,
     sample_passing,
     select_traces,
@@ -309,18 +308,9 @@ def test_interrupt_kills_reruns_and_removes_the_worktree(
     assert _processes_in(tree) == []
 
 
-def test_signature_selection_without_the_signatures_stage(
-    agent: AgentRepo, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(
-        sys.modules, "tracemend.analyze.signatures", None
-    )  # import fails as if the module were absent
-    with Store(agent.db, create=False) as store, pytest.raises(SelectionError, match="tracemend.analyze.signatures"):
-        select_traces(store, signature="abc")
-
-
 def test_signature_selection(agent: AgentRepo) -> None:
-    signatures = pytest.importorskip("tracemend.analyze.signatures")
+    from tracemend.analyze import signatures
+
     rome = agent.trace("where is Rome")
     wanted = signatures.signature_of(rome).signature_id
     with Store(agent.db, create=False) as store:
