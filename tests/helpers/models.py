@@ -56,6 +56,5 @@ def _warm_up(server: LoopbackServer) -> None:
         return
     for model in ("openai/gpt-4o-mini", "openai/warm-up"):
         llm.complete([{"role": "user", "content": "warm-up"}], model=model, json_mode=True)
-    with server._lock:
-        server.requests.clear()
+    server.clear()
     _warmed = True
