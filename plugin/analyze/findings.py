@@ -261,17 +261,17 @@ def analyze(
     )
 
 
-_SigParts = tuple[str, str, list[str], str | None, str, str]
+SignatureParts = tuple[str, str, list[str], str | None, str, str]
 
 
-def _signature_of_row(
-    memo: dict[tuple[Any, ...], _SigParts],
+def signature_of_row(
+    memo: dict[tuple[Any, ...], SignatureParts],
     error: str | None,
     status: str,
     entry_point: str,
     metadata: str | None,
     output: str | None,
-) -> _SigParts:
+) -> SignatureParts:
     """(id, kind, types, frame, template, id kind) of one stored failure, memoized on its raw JSON."""
     key = (error, status, entry_point, metadata, output)
     sig = memo.get(key)
@@ -309,11 +309,11 @@ def _scan(
     accs: dict[str, _Acc] = {}
     start_us = to_us(base_start)
     deploy_us = to_us(deploy)
-    memo: dict[tuple[Any, ...], _SigParts] = {}
+    memo: dict[tuple[Any, ...], SignatureParts] = {}
     for trace_id, t_us, status, entry_point, commit, error, metadata, output in store.iter_failures(
         since=base_start, until=until
     ):
-        sid, kind, types, frame, tmpl, id_kind = _signature_of_row(
+        sid, kind, types, frame, tmpl, id_kind = signature_of_row(
             memo, error, status, entry_point, metadata, output
         )
         acc = accs.get(sid)
@@ -377,12 +377,12 @@ def _first_revisions(store: Store, accs: dict[str, _Acc], since: datetime, until
         return
     alias = {sid: key for key, acc in accs.items() for sid in acc.aliases}
     wanted = set(accs)
-    memo: dict[tuple[Any, ...], _SigParts] = {}
+    memo: dict[tuple[Any, ...], SignatureParts] = {}
     # Ascending time: the first hit of a signature is its oldest occurrence, then it is done.
     for _trace_id, t_us, status, entry_point, commit, error, metadata, output in store.iter_failures(
         since=since, until=until
     ):
-        sid = _signature_of_row(memo, error, status, entry_point, metadata, output)[0]
+        sid = signature_of_row(memo, error, status, entry_point, metadata, output)[0]
         key = alias.get(sid)
         if key in wanted:
             accs[key].first_us, accs[key].first_revision = t_us, commit
@@ -411,11 +411,11 @@ def list_signatures(
 ) -> list[SignatureSummary]:
     """Every signature of the failing traces in the period, with counts and first/last seen."""
     rows: dict[str, SignatureSummary] = {}
-    memo: dict[tuple[Any, ...], _SigParts] = {}
+    memo: dict[tuple[Any, ...], SignatureParts] = {}
     for trace_id, t_us, status, entry_point, commit, error, metadata, output in store.iter_failures(
         since=since, until=until
     ):
-        sid, kind, types, frame, tmpl, id_kind = _signature_of_row(
+        sid, kind, types, frame, tmpl, id_kind = signature_of_row(
             memo, error, status, entry_point, metadata, output
         )
         row = rows.get(sid)
