@@ -10,10 +10,9 @@ p- and q-values are 1.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
-from tracemend.analyze.findings import SignatureParts, signature_of_row
-from tracemend.analyze.signatures import SIGNATURE_VERSION, signature_of
+from tracemend.analyze.findings import signature_record, signed_failures
+from tracemend.analyze.signatures import signature_of
 from tracemend.errors import AnalyzeError
 from tracemend.records import Finding, Signature
 from tracemend.store import Store
@@ -37,25 +36,14 @@ def finding_from_store(store: Store, *, trace_id: str | None = None, signature: 
     else:
         raise AnalyzeError("give a trace id or a signature")
 
-    memo: dict[tuple[Any, ...], SignatureParts] = {}
     sig: Signature | None = None
     failures: list[tuple[str, str | None]] = []  # (trace id, commit), oldest first
-    for tid, _t_us, status, entry_point, commit, error, metadata, output in store.iter_failures():
-        sid, kind, types, frame, tmpl, _id_kind = signature_of_row(
-            memo, error, status, entry_point, metadata, output
-        )
+    for tid, _t_us, commit, (sid, kind, types, frame, tmpl, _id_kind) in signed_failures(store):
         # A prefix picks the first signature it matches; from then on only that one counts.
         if not sid.startswith(wanted if sig is None else sig.signature_id):
             continue
         if sig is None:
-            sig = Signature(
-                signature_id=sid,
-                signature_version=SIGNATURE_VERSION,
-                kind=kind,  # type: ignore[arg-type]
-                exception_types=types,
-                frame=frame,
-                template=tmpl,
-            )
+            sig = signature_record(sid, kind, types, frame, tmpl)
         failures.append((tid, commit))
     if sig is None:
         raise AnalyzeError(f"no failing trace with signature {wanted!r}")
