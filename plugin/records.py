@@ -292,12 +292,11 @@ DiagnosisStop = Literal["proposed", "step_budget", "token_budget", "edit_retries
 
 
 class Diagnosis(_Record):
-    """What the diagnosing agent did: why it stopped, its proposal and the sandbox's verification of it,
-    the traces it worked from (the failing ones first), and what it cost."""
+    """What the diagnosing agent did: why it stopped, its proposal (with the sandbox's before/after
+    comparison), the traces it worked from, and what it cost."""
 
     stop: DiagnosisStop
     proposal: Proposal | None = None
-    verification: Verification | None = None
     failing: list[Trace] = Field(default_factory=list)
     passing: list[Trace] = Field(default_factory=list)
     steps: int = 0
@@ -309,7 +308,7 @@ class Diagnosis(_Record):
 
     @property
     def verdict(self) -> OverallVerdict | None:
-        comparison = self.verification.comparison if self.verification is not None else None
+        comparison = self.proposal.comparison if self.proposal is not None else None
         return comparison.verdict if comparison is not None else None
 
 

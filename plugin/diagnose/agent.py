@@ -282,7 +282,6 @@ class Agent:
                 # The edit applied in our own sandbox; a failure to rerun is reported, not fatal.
                 self._note(f"sandbox rerun failed: {exc}")
                 verification = None
-            self.result.verification = verification
             proposal.comparison = verification.comparison if verification is not None else None
             if proposal.comparison is not None:
                 self._note(f"sandbox rerun verdict: {proposal.comparison.verdict}")

@@ -17,7 +17,7 @@ from tracemend.errors import HealError
 from tracemend.records import CaseCheck, Diagnosis, Finding, Proposal, RegressionCase, TriageVerdict
 
 STAGES = ("analyze", "triage", "diagnose", "approve", "apply", "lock", "check")
-# 2: the Diagnosis (and the traces it worked from) is saved.
+# 2: the Diagnosis (with the traces it worked from) is saved.
 STATE_VERSION = 2
 HealOutcome = Literal[
     "clean", "healed", "not_caused", "roll_back", "ignored", "no_fix", "not_approved", "check_failed"
