@@ -1,5 +1,6 @@
-"""``tracemend triage`` and ``tracemend diagnose``: rendering and prompts only; the work is in
-``tracemend.triage`` and ``tracemend.diagnose``.
+"""``tracemend triage`` and ``tracemend diagnose``: rendering and wiring only; the work is in
+``tracemend.analyze`` (which finding), ``tracemend.triage``, ``tracemend.diagnose`` and
+``tracemend.approval`` (the prompt, in ``approval.console``).
 
 Exit codes: 0 done (triage printed; a fix approved and applied), 1 no fix applied (rejected, quit, not
 verified, ``--no-input``, no terminal, budget exhausted), 2 usage errors (bad ids, not a repository).
