@@ -8,7 +8,6 @@ with the other cases. Writing produces a stable, readable file that diffs well i
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +95,11 @@ def slug(name: str) -> str:
     return text[:80] or "case"
 
 
+def case_filename(case: RegressionCase) -> str:
+    """``<slug of the name>.yaml``: where a case is written in its folder (unless the name is taken)."""
+    return f"{slug(case.name)}.yaml"
+
+
 def case_to_data(case: RegressionCase) -> dict[str, Any]:
     data = case.model_dump(mode="json", exclude_defaults=False)
     # Leave out empty optional sections so files stay short; keep the order of the record.
@@ -135,7 +139,7 @@ def write_case(case: RegressionCase, directory: Path | str = DEFAULT_DIR, *, ove
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     base = slug(case.name)
-    path = directory / f"{base}.yaml"
+    path = directory / case_filename(case)
     counter = 2
     while path.exists() and not overwrite:
         path = directory / f"{base}_{counter}.yaml"
@@ -153,40 +157,6 @@ def iter_case_files(directory: Path | str) -> list[Path]:
         p
         for p in directory.rglob("*")
         if p.suffix in SUFFIXES and p.is_file() and not p.name.startswith(("_", "."))
-    )
-
-
-def case_from_trace(
-    trace: Any,
-    *,
-    assertions: list[str],
-    checks: list[Any] | None = None,
-    name: str | None = None,
-    fixed_in_commit: str | None = None,
-    signature_id: str | None = None,
-    locked_at: datetime | None = None,
-) -> RegressionCase:
-    """A case that reruns a stored trace's call with its recorded input and config."""
-    from datetime import UTC
-
-    from tracemend.records import Provenance
-
-    return RegressionCase(
-        name=name or f"{trace.name} {trace.trace_id[:8]}",
-        entry_point=trace.entry_point,
-        # The config is kept once, under ``config``; the runner passes it back as that parameter.
-        input={k: v for k, v in trace.input.items() if not (trace.config_param and k == trace.config_param)},
-        config=trace.config,
-        config_class=trace.config_class,
-        config_param=trace.config_param,
-        assertions=list(assertions),
-        checks=list(checks or []),
-        provenance=Provenance(
-            source_trace_id=trace.trace_id,
-            signature_id=signature_id,
-            fixed_in_commit=fixed_in_commit,
-            locked_at=locked_at or datetime.now(UTC),
-        ),
     )
 
 

@@ -34,7 +34,7 @@ class CheckResult:
 
 
 @dataclass
-class Outcome:
+class CallOutcome:
     """What a call produced: its output, or the exception it raised, and how long it took."""
 
     output: Any = None
@@ -117,7 +117,7 @@ def validate_check(check: Check) -> str | None:
     return None
 
 
-def run_check(check: Check, outcome: Outcome) -> CheckResult:
+def run_check(check: Check, outcome: CallOutcome) -> CheckResult:
     kind, value = check.kind, check.value
     error = outcome.error
     problem = validate_check(check)
@@ -180,7 +180,7 @@ def run_check(check: Check, outcome: Outcome) -> CheckResult:
     return CheckResult(check, False, f"unknown check kind {kind!r}")
 
 
-def run_checks(checks: list[Check], outcome: Outcome) -> list[CheckResult]:
+def run_checks(checks: list[Check], outcome: CallOutcome) -> list[CheckResult]:
     return [run_check(check, outcome) for check in checks]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tracemend.assertions.cache import VerdictCache
-from tracemend.assertions.checks import CheckResult, Outcome, output_text, run_checks
+from tracemend.assertions.checks import CallOutcome, CheckResult, output_text, run_checks
 from tracemend.assertions.judging import JudgeStats, ajudge, spread
 from tracemend.errors import JudgeCacheMiss
 from tracemend.records import JudgeVerdict, RegressionCase
@@ -24,7 +24,7 @@ from tracemend.records import JudgeVerdict, RegressionCase
 class CaseResult:
     case: RegressionCase
     path: Path | None = None
-    outcome: Outcome | None = None
+    outcome: CallOutcome | None = None
     setup_error: str | None = None
     checks: list[CheckResult] = field(default_factory=list)
     verdict: JudgeVerdict | None = None
@@ -63,7 +63,7 @@ def _error_expected(result: CaseResult) -> bool:
     return any(c.check.kind in ("raises", "not_raises") for c in result.checks)
 
 
-def run_entry_point(case: RegressionCase) -> tuple[Outcome | None, str | None]:
+def run_entry_point(case: RegressionCase) -> tuple[CallOutcome | None, str | None]:
     """Call the case's entry point with its recorded input and config; (outcome, setup error)."""
     from tracemend import replay
 
@@ -84,7 +84,7 @@ def run_entry_point(case: RegressionCase) -> tuple[Outcome | None, str | None]:
     except Exception as exc:
         output, error = None, exc
     latency = (time.perf_counter() - start) * 1000.0
-    return Outcome(output=output, error=error, latency_ms=latency), None
+    return CallOutcome(output=output, error=error, latency_ms=latency), None
 
 
 async def ajudge_case(

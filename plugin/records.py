@@ -178,6 +178,7 @@ class Finding(_Record):
 
 FileClass = Literal["runtime", "prompt_config", "test", "docs", "ci"]
 Decision = Literal["investigate", "ignore", "roll_back"]
+TriageAction = Literal["roll_back", "fix_forward", "none"]
 
 
 class ChangedFile(_Record):
@@ -199,8 +200,10 @@ class TriageVerdict(_Record):
     # The suspect change (full shas), the recommended action and the exact command to run next.
     base_revision: str | None = None
     head_revision: str | None = None
-    action: Literal["roll_back", "fix_forward", "none"] = "none"
+    action: TriageAction = "none"
     next_command: str = ""
+    # The unified diff base..head that triage judged; diagnosis reads it instead of rebuilding it.
+    suspect_diff: str = ""
 
 
 class Proposal(_Record):
@@ -221,6 +224,26 @@ class Proposal(_Record):
 
 
 # --- sandbox ----------------------------------------------------------------------------------------
+
+
+class EditMiss(_Record):
+    """An edit that did not apply, with the closest region of the file so the author can correct it."""
+
+    path: str
+    search: str
+    reason: str
+    closest: str | None = None
+    closest_start_line: int | None = None
+
+
+class ApplyResult(_Record):
+    ok: bool
+    # Unified diff of what was (or, on failure, what would have been) written: for people to read.
+    diff: str = ""
+    touched: list[str] = Field(default_factory=list)
+    misses: list[EditMiss] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+
 
 RerunStatus = Literal["ok", "error", "failed_assertion", "timeout", "crashed"]
 ChangeKind = Literal["fixed", "still_failing", "new_error", "broke", "unchanged_ok", "changed_ok"]
@@ -252,6 +275,41 @@ class InputComparison(_Record):
 class Comparison(_Record):
     items: list[InputComparison] = Field(default_factory=list)
     verdict: OverallVerdict
+
+
+class Verification(_Record):
+    """A change applied in a sandbox worktree and the inputs rerun before and after it."""
+
+    apply: ApplyResult
+    # None when the change did not apply (nothing was rerun).
+    comparison: Comparison | None = None
+    base_commit: str | None = None
+
+
+# --- diagnosis ---------------------------------------------------------------------------------------
+
+DiagnosisStop = Literal["proposed", "step_budget", "token_budget", "edit_retries", "no_answer", "model_error"]
+
+
+class Diagnosis(_Record):
+    """What the diagnosing agent did: why it stopped, its proposal (with the sandbox's before/after
+    comparison), the traces it worked from, and what it cost."""
+
+    stop: DiagnosisStop
+    proposal: Proposal | None = None
+    failing: list[Trace] = Field(default_factory=list)
+    passing: list[Trace] = Field(default_factory=list)
+    steps: int = 0
+    model_calls: int = 0
+    tokens: int = 0
+    # One line per tool call or feedback, for people.
+    log: list[str] = Field(default_factory=list)
+    scripted: bool = False
+
+    @property
+    def verdict(self) -> OverallVerdict | None:
+        comparison = self.proposal.comparison if self.proposal is not None else None
+        return comparison.verdict if comparison is not None else None
 
 
 # --- regression cases and the judge -----------------------------------------------------------------
@@ -286,6 +344,15 @@ class RegressionCase(_Record):
     marks: list[str] = Field(default_factory=list)
     # Judge samples for this case (majority vote); None: the suite's setting.
     samples: int | None = Field(default=None, ge=1)
+
+
+class CaseCheck(_Record):
+    """A regression case run under pytest in one tree (before the fix, with it)."""
+
+    where: str
+    passed: bool
+    exit_code: int
+    output_tail: str = ""
 
 
 class AssertionVerdict(_Record):

@@ -11,31 +11,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
 from tracemend.errors import ChangeRejected
+from tracemend.records import ApplyResult, EditMiss
 from tracemend.sandbox.paths import normalise, read_text, safe_path
 
 __all__ = ["ApplyResult", "EditMiss", "Staged"]
-
-
-class EditMiss(BaseModel):
-    """An edit that did not apply, with the closest region of the file so the author can correct it."""
-
-    path: str
-    search: str
-    reason: str
-    closest: str | None = None
-    closest_start_line: int | None = None
-
-
-class ApplyResult(BaseModel):
-    ok: bool
-    # Unified diff of what was (or, on failure, what would have been) written: for people to read.
-    diff: str = ""
-    touched: list[str] = Field(default_factory=list)
-    misses: list[EditMiss] = Field(default_factory=list)
-    errors: list[str] = Field(default_factory=list)
 
 
 @dataclass

@@ -11,22 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from tracemend.records import Comparison, Trace
-from tracemend.sandbox.changes import ApplyResult, Edit, apply_change
+from tracemend.records import ApplyResult, Trace, Verification
+from tracemend.sandbox.changes import Edit, apply_change
 from tracemend.sandbox.compare import compare
 from tracemend.sandbox.rerun import recorded_result, rerun_traces
 from tracemend.sandbox.worktree import SandboxError, _git, isolated_worktree, worktree_commit
 
 __all__ = ["Verification", "rerun_recorded", "verify_change"]
-
-
-class Verification(BaseModel):
-    apply: ApplyResult
-    # None when the change did not apply (nothing was rerun).
-    comparison: Comparison | None = None
-    base_commit: str | None = None
 
 
 def _has_change(change: str | list[Edit] | None) -> bool:

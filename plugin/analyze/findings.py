@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -223,14 +223,7 @@ def analyze(
             continue
         findings.append(
             Finding(
-                signature=Signature(
-                    signature_id=key,
-                    signature_version=SIGNATURE_VERSION,
-                    kind=acc.kind,  # type: ignore[arg-type]
-                    exception_types=acc.types,
-                    frame=acc.frame,
-                    template=acc.template,
-                ),
+                signature=signature_record(key, acc.kind, acc.types, acc.frame, acc.template),
                 baseline_count=acc.baseline,
                 baseline_exposure=baseline_traces,
                 window_count=acc.window,
@@ -261,17 +254,28 @@ def analyze(
     )
 
 
-_SigParts = tuple[str, str, list[str], str | None, str, str]
+SignatureParts = tuple[str, str, list[str], str | None, str, str]
+
+
+def signature_record(sid: str, kind: str, types: list[str], frame: str | None, template: str) -> Signature:
+    return Signature(
+        signature_id=sid,
+        signature_version=SIGNATURE_VERSION,
+        kind=kind,  # type: ignore[arg-type]
+        exception_types=types,
+        frame=frame,
+        template=template,
+    )
 
 
 def _signature_of_row(
-    memo: dict[tuple[Any, ...], _SigParts],
+    memo: dict[tuple[Any, ...], SignatureParts],
     error: str | None,
     status: str,
     entry_point: str,
     metadata: str | None,
     output: str | None,
-) -> _SigParts:
+) -> SignatureParts:
     """(id, kind, types, frame, template, id kind) of one stored failure, memoized on its raw JSON."""
     key = (error, status, entry_point, metadata, output)
     sig = memo.get(key)
@@ -286,6 +290,17 @@ def _signature_of_row(
             memo.clear()
         memo[key] = sig
     return sig
+
+
+def signed_failures(
+    store: Store, *, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[tuple[str, int, str | None, SignatureParts]]:
+    """The failing traces in time order as (trace id, start µs, commit, signature parts)."""
+    memo: dict[tuple[Any, ...], SignatureParts] = {}
+    for trace_id, t_us, status, entry_point, commit, error, metadata, output in store.iter_failures(
+        since=since, until=until
+    ):
+        yield trace_id, t_us, commit, _signature_of_row(memo, error, status, entry_point, metadata, output)
 
 
 def _parse(text: str | None) -> Any:
@@ -309,13 +324,8 @@ def _scan(
     accs: dict[str, _Acc] = {}
     start_us = to_us(base_start)
     deploy_us = to_us(deploy)
-    memo: dict[tuple[Any, ...], _SigParts] = {}
-    for trace_id, t_us, status, entry_point, commit, error, metadata, output in store.iter_failures(
-        since=base_start, until=until
-    ):
-        sid, kind, types, frame, tmpl, id_kind = _signature_of_row(
-            memo, error, status, entry_point, metadata, output
-        )
+    for trace_id, t_us, commit, parts in signed_failures(store, since=base_start, until=until):
+        sid, kind, types, frame, tmpl, id_kind = parts
         acc = accs.get(sid)
         if acc is None:
             acc = accs[sid] = _Acc(kind, types, frame, tmpl, [0] * (n_hours + n_win_hours), first_us=t_us)
@@ -377,12 +387,9 @@ def _first_revisions(store: Store, accs: dict[str, _Acc], since: datetime, until
         return
     alias = {sid: key for key, acc in accs.items() for sid in acc.aliases}
     wanted = set(accs)
-    memo: dict[tuple[Any, ...], _SigParts] = {}
     # Ascending time: the first hit of a signature is its oldest occurrence, then it is done.
-    for _trace_id, t_us, status, entry_point, commit, error, metadata, output in store.iter_failures(
-        since=since, until=until
-    ):
-        sid = _signature_of_row(memo, error, status, entry_point, metadata, output)[0]
+    for _trace_id, t_us, commit, parts in signed_failures(store, since=since, until=until):
+        sid = parts[0]
         key = alias.get(sid)
         if key in wanted:
             accs[key].first_us, accs[key].first_revision = t_us, commit
@@ -411,25 +418,13 @@ def list_signatures(
 ) -> list[SignatureSummary]:
     """Every signature of the failing traces in the period, with counts and first/last seen."""
     rows: dict[str, SignatureSummary] = {}
-    memo: dict[tuple[Any, ...], _SigParts] = {}
-    for trace_id, t_us, status, entry_point, commit, error, metadata, output in store.iter_failures(
-        since=since, until=until
-    ):
-        sid, kind, types, frame, tmpl, id_kind = _signature_of_row(
-            memo, error, status, entry_point, metadata, output
-        )
+    for trace_id, t_us, commit, parts in signed_failures(store, since=since, until=until):
+        sid, kind, types, frame, tmpl, id_kind = parts
         row = rows.get(sid)
         when = from_us(t_us)
         if row is None:
             rows[sid] = SignatureSummary(
-                Signature(
-                    signature_id=sid,
-                    signature_version=SIGNATURE_VERSION,
-                    kind=kind,  # type: ignore[arg-type]
-                    exception_types=types,
-                    frame=frame,
-                    template=tmpl,
-                ),
+                signature_record(sid, kind, types, frame, tmpl),
                 1,
                 when,
                 when,

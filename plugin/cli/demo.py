@@ -27,7 +27,7 @@ def demo(
 ) -> None:
     """Record a week of traffic, deploy a regression, and heal it: analyze, triage, diagnose, approve,
     apply, lock a regression case and run it. Offline: the model is scripted."""
-    from tracemend.cli.diagnose import TerminalUI
+    from tracemend.approval.console import TerminalUI
     from tracemend.cli.heal import RichReporter, print_summary
     from tracemend.heal import Healer, HealOptions, exit_code
 
@@ -56,7 +56,7 @@ def demo(
     if not interactive:
         console.print("[dim](demo: a fix the sandbox verifies is approved automatically, as with --yes; "
                       "pass --interactive to be asked)[/]")
-    healer = Healer(options, RichReporter(), TerminalUI())
+    healer = Healer(options, RichReporter(), TerminalUI(console))
     state = healer.run(healer.begin(resume=False, fresh=True))
     print_summary(state)
 

@@ -1,5 +1,6 @@
-"""``tracemend triage`` and ``tracemend diagnose``: rendering and prompts only; the work is in
-``tracemend.triage`` and ``tracemend.diagnose``.
+"""``tracemend triage`` and ``tracemend diagnose``: rendering and wiring only; the work is in
+``tracemend.analyze`` (which finding), ``tracemend.triage``, ``tracemend.diagnose`` and
+``tracemend.approval`` (the prompt, in ``approval.console``).
 
 Exit codes: 0 done (triage printed; a fix approved and applied), 1 no fix applied (rejected, quit, not
 verified, ``--no-input``, no terminal, budget exhausted), 2 usage errors (bad ids, not a repository).
@@ -7,43 +8,18 @@ verified, ``--no-input``, no terminal, budget exhausted), 2 usage errors (bad id
 
 from __future__ import annotations
 
-import re
 import shlex
 import sys
 from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from tracemend.approval.console import TerminalUI, clean
 from tracemend.cli._common import DB_OPTION, console, err_console, open_store_or_exit
-
-_VERDICT_STYLE = {
-    "fixed": "bold green",
-    "partially_fixed": "yellow",
-    "not_fixed": "bold red",
-    "regressed_elsewhere": "bold red",
-    "unchanged": "dim",
-}
-_CHANGE_STYLE = {
-    "fixed": "green",
-    "still_failing": "red",
-    "new_error": "red",
-    "broke": "red",
-    "unchanged_ok": "dim",
-    "changed_ok": "yellow",
-}
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean(text: str) -> str:
-    """Untrusted text (model output, traces) without terminal control characters (ESC, BEL, ...)."""
-    return _CONTROL.sub("", text)
+from tracemend.records import Proposal
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -94,79 +70,9 @@ def render_triage(result) -> None:  # TriageResult
     console.print(f"[bold]next:[/] {escape(v.next_command)}")
 
 
-def render_comparison(comparison) -> Table | Text:  # Comparison | None
-    if comparison is None:
-        return Text("not rerun (build failure: the change applies and compiles)", style="dim")
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("trace", "input was", "before", "after", "result"):
-        table.add_column(col)
-    for item in comparison.items:
-        before = item.before.status + (
-            f" {item.before.error.type.rsplit('.', 1)[-1]}" if item.before.error else ""
-        )
-        after = item.after.status + (
-            f" {item.after.error.type.rsplit('.', 1)[-1]}" if item.after.error else ""
-        )
-        table.add_row(
-            item.source_trace_id[:12],
-            "failing" if item.was_failing else "passing",
-            Text(clean(before)),
-            Text(clean(after)),
-            Text(item.change, style=_CHANGE_STYLE.get(item.change, "")),
-        )
-    return table
-
-
-def render_proposal(proposal) -> None:  # Proposal
-    label = "  [yellow](scripted model)[/]" if proposal.scripted else ""
-    body = Text(clean(proposal.root_cause))
-    if proposal.locations:
-        body.append(clean("\nat " + ", ".join(proposal.locations)), style="cyan")
-    console.print(
-        Panel(
-            body, title="root cause" + (" (scripted model)" if proposal.scripted else ""), title_align="left"
-        )
-    )
-    if proposal.explanation:
-        console.print(Text(clean(proposal.explanation), style="dim"))
-    console.print(
-        Syntax(clean(proposal.diff), "diff", theme="ansi_dark", background_color="default", word_wrap=True)
-    )
-    if proposal.comparison is not None:
-        verdict = proposal.comparison.verdict
-    else:  # a build-log diagnosis has nothing to rerun; for traces, the rerun itself failed
-        verdict = "not verified (the rerun failed)" if proposal.trace_ids else "applies and compiles"
-    console.print(f"[bold]sandbox rerun:[/] [{_VERDICT_STYLE.get(verdict, 'bold')}]{verdict}[/]{label}")
-    console.print(render_comparison(proposal.comparison))
-    if proposal.trace_ids and (proposal.comparison is None or proposal.comparison.verdict != "fixed"):
-        console.print(
-            "[bold red]warning:[/] the sandbox did not confirm this fix; approving applies it anyway."
-        )
-    if proposal.suggested_assertions:
-        console.print("[bold]assertions for the regression case:[/]")
-        for a in proposal.suggested_assertions:
-            console.print(Text(clean("  - " + a)))
-
-
-class TerminalUI:
-    def show_proposal(self, proposal) -> None:
-        render_proposal(proposal)
-
-    def show_trace(self, trace) -> None:
-        from tracemend.diagnose import render_trace
-
-        console.print(
-            Panel(Text(clean(render_trace(trace))), title=f"trace {trace.trace_id[:12]}", title_align="left")
-        )
-
-    def ask(self, prompt: str) -> str | None:
-        try:
-            return console.input(Text(prompt, style="bold"))
-        except EOFError:
-            return None
-
-    def info(self, message: str) -> None:
-        console.print(Text(clean(message), style="italic"))
+def render_proposal(proposal: Proposal) -> None:
+    """The proposal as the approval prompt shows it (also with --yes, --no-input and in heal)."""
+    TerminalUI(console).show_proposal(proposal)
 
 
 # --- commands -----------------------------------------------------------------------------------------
@@ -196,6 +102,8 @@ def register(app: typer.Typer) -> None:
         changed) ask for a causal verdict; recommend fix-forward or roll-back with the exact command."""
         from tracemend import llm
         from tracemend import triage as tri
+        from tracemend.analyze.select import select_finding
+        from tracemend.errors import AnalyzeError
 
         if (trace is None) == (finding_file is None and signature is None) or (trace and signature):
             raise _fail("give --trace, or --signature, or --finding (optionally with --signature)")
@@ -208,9 +116,9 @@ def register(app: typer.Typer) -> None:
                     text = finding_file.read_text(encoding="utf-8")
                 except OSError as exc:
                     raise _fail(f"{finding_file}: {exc.strerror}") from None
-            finding = tri.select_finding(store, trace_id=trace, signature=signature, finding_json=text)
+            finding = select_finding(store, trace_id=trace, signature=signature, finding_json=text)
             result = tri.triage(finding, store, r, model=model, wide=wide, base=base, head=head)
-        except tri.TriageError as exc:
+        except (AnalyzeError, tri.TriageError) as exc:
             raise _fail(str(exc)) from None
         except llm.ModelError as exc:  # the verdict could not be obtained: fail closed, say why
             raise _fail(f"triage needs a model verdict and did not get one: {exc}", 1) from None
@@ -249,15 +157,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Propose a fix for a failure, verify it in a sandbox, and ask before applying it."""
         from tracemend import vcs
-        from tracemend.diagnose import (
-            Budget,
-            DiagnoseError,
-            apply_approved,
-            approval_loop,
-            auto_decision,
-            diagnose,
-        )
-        from tracemend.diagnose.request import request_for_build_log, request_for_signature, request_for_trace
+        from tracemend.analyze.ungated import finding_from_store
+        from tracemend.approval import apply_approved, approval_loop, auto_decision
+        from tracemend.diagnose import Budget, DiagnoseError, diagnose
+        from tracemend.diagnose.request import request_for_build_log, request_for_finding
+        from tracemend.errors import AnalyzeError
 
         if sum(x is not None for x in (trace_id, signature, build_log)) != 1:
             raise _fail("give exactly one of TRACE_ID, --signature, --build-log")
@@ -270,11 +174,9 @@ def register(app: typer.Typer) -> None:
                 req = request_for_build_log(root, build_log)
             else:
                 store = open_store_or_exit(db)
-                if trace_id is not None:
-                    req = request_for_trace(store, root, trace_id, passing=passing)
-                else:
-                    req = request_for_signature(store, root, signature, passing=passing)
-        except DiagnoseError as exc:
+                finding = finding_from_store(store, trace_id=trace_id, signature=signature)
+                req = request_for_finding(finding, store, root, passing=passing)
+        except (AnalyzeError, DiagnoseError) as exc:
             raise _fail(str(exc)) from None
         req.rerun_timeout = timeout
         what = req.signature_text or "failure"
@@ -314,7 +216,7 @@ def register(app: typer.Typer) -> None:
             err_console.print("[yellow]not applied:[/] no terminal to ask on; use --yes or --no-input.")
             raise typer.Exit(1)
         if decision == "ask":
-            outcome, proposal = approval_loop(proposal, req, TerminalUI())
+            outcome, proposal = approval_loop(result, TerminalUI(console), repo=root, timeout=timeout)
             if outcome != "approve":
                 console.print(
                     "rejected: nothing was changed." if outcome == "reject" else "quit: nothing was changed."

@@ -65,7 +65,7 @@ class RichReporter:
 
             render_triage(extra)
         elif stage == "diagnose" and extra is not None:
-            from tracemend.cli.diagnose import clean
+            from tracemend.approval.console import clean
 
             for line in extra.log:
                 console.print(Text(clean("  · " + line), style="dim"))
@@ -163,9 +163,9 @@ def heal(
     )
     if as_json:
         console.file = sys.stderr
-    from tracemend.cli.diagnose import TerminalUI
+    from tracemend.approval.console import TerminalUI
 
-    healer = Healer(options, RichReporter(), TerminalUI())
+    healer = Healer(options, RichReporter(), TerminalUI(console))
     try:
         state = healer.begin(resume=resume, fresh=fresh)
         state = healer.run(state)

@@ -29,8 +29,9 @@ def lock(
     db: Path | None = DB_OPTION,
 ) -> None:
     """Write a regression case (YAML) that reruns a stored trace's call and judges its output."""
-    from tracemend.assertions.case import DEFAULT_DIR, case_from_trace, write_case
+    from tracemend.assertions.case import DEFAULT_DIR
     from tracemend.assertions.checks import parse_check
+    from tracemend.assertions.lock import lock as lock_case
     from tracemend.project import project_root, read_code_version
 
     if not assertions and not checks:
@@ -55,16 +56,16 @@ def lock(
         err_console.print(f"[red]error:[/] no trace {trace_id!r} in the store")
         raise typer.Exit(1)
     version = read_code_version()
-    case = case_from_trace(
+    target = directory if directory is not None else project_root() / DEFAULT_DIR
+    case, path = lock_case(
         trace,
+        target,
         assertions=list(assertions),
         checks=parsed,
         name=name,
         fixed_in_commit=version.commit,
         signature_id=signature,
     )
-    target = directory if directory is not None else project_root() / DEFAULT_DIR
-    path = write_case(case, target)
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
     console.print(
         f"wrote [bold]{shown}[/] ({len(case.assertions)} assertion(s), {len(case.checks)} check(s))"

@@ -1,12 +1,13 @@
-"""The diagnosing agent: from failing traces (or a failed build) to a verified, approved diff.
+"""The diagnosing agent: from failing traces (or a failed build) to a sandbox-verified proposal.
 
-``agent`` runs the tool-using loop, ``tools`` are its read-only repository tools, ``select`` builds a
-request from the store, ``approval`` asks a person and applies what they approved.
+``request`` builds what the agent starts from (a Finding and its TriageVerdict, or a build log), ``agent``
+runs the tool-using loop to a :class:`~tracemend.records.Diagnosis`, ``tools`` are its read-only
+repository tools. Asking a person and applying what they approved is the next stage,
+:mod:`tracemend.approval`.
 """
 
 from __future__ import annotations
 
-from tracemend.approval import Applied, apply_approved, approval_loop, auto_decision, commit_message
 from tracemend.diagnose.agent import (
     Agent,
     Budget,
@@ -15,13 +16,13 @@ from tracemend.diagnose.agent import (
     Diagnosis,
     adiagnose,
     diagnose,
+    verify_proposal,
 )
 from tracemend.diagnose.tools import TOOL_SPECS, RepoTools, ToolRefused, render_trace
 
 __all__ = [
     "TOOL_SPECS",
     "Agent",
-    "Applied",
     "Budget",
     "DiagnoseError",
     "DiagnoseRequest",
@@ -29,13 +30,10 @@ __all__ = [
     "RepoTools",
     "ToolRefused",
     "adiagnose",
-    "apply_approved",
-    "approval_loop",
-    "auto_decision",
-    "commit_message",
     "diagnose",
     "example_script",
     "render_trace",
+    "verify_proposal",
 ]
 
 

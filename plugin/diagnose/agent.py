@@ -14,13 +14,11 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tracemend.diagnose.tools import TOOL_SPECS, RepoTools, render_trace
 from tracemend.errors import DiagnoseError
-from tracemend.records import Proposal, Trace
-
-Stop = Literal["proposed", "step_budget", "token_budget", "edit_retries", "no_answer", "model_error"]
+from tracemend.records import Diagnosis, Proposal, Trace, Verification
 
 
 @dataclass(frozen=True)
@@ -41,23 +39,6 @@ class DiagnoseRequest:
     build_log: str | None = None
     rev: str = "HEAD"
     rerun_timeout: float = 30.0
-
-
-@dataclass
-class Diagnosis:
-    stop: Stop
-    proposal: Proposal | None = None
-    verification: Any = None  # tracemend.sandbox.Verification
-    steps: int = 0
-    tokens: int = 0
-    model_calls: int = 0
-    log: list[str] = field(default_factory=list)  # one line per tool call / feedback, for people
-    scripted: bool = False
-
-    @property
-    def verdict(self) -> str | None:
-        comp = getattr(self.verification, "comparison", None)
-        return comp.verdict if comp is not None else None
 
 
 SYSTEM_PROMPT = """You are a careful software engineer diagnosing a failure of an LLM agent in production.
@@ -178,7 +159,7 @@ class Agent:
             traces={t.trace_id: t for t in [*req.failing, *req.passing]},
             suspect_diff=req.suspect_diff,
         )
-        self.result = Diagnosis(stop="no_answer")
+        self.result = Diagnosis(stop="no_answer", failing=req.failing, passing=req.passing)
 
     def _note(self, text: str) -> None:
         self.result.log.append(text)
@@ -292,14 +273,16 @@ class Agent:
         if self.verify:
             from tracemend.sandbox import SandboxError
 
+            req = self.req
             try:
-                verification = verify_proposal(self.req, proposal.diff)
+                verification = verify_proposal(
+                    req.repo, proposal.diff, req.failing, req.passing, rev=req.rev, timeout=req.rerun_timeout
+                )
             except (SandboxError, ChangeRejected) as exc:
                 # The edit applied in our own sandbox; a failure to rerun is reported, not fatal.
                 self._note(f"sandbox rerun failed: {exc}")
                 verification = None
-            self.result.verification = verification
-            proposal.comparison = getattr(verification, "comparison", None)
+            proposal.comparison = verification.comparison if verification is not None else None
             if proposal.comparison is not None:
                 self._note(f"sandbox rerun verdict: {proposal.comparison.verdict}")
         self.result.proposal = proposal
@@ -315,13 +298,15 @@ def _resolve(repo: Path, rev: str) -> str | None:
         return None
 
 
-def verify_proposal(req: DiagnoseRequest, diff: str) -> Any:
+def verify_proposal(
+    repo: Path, diff: str, failing: list[Trace], passing: list[Trace], *, rev: str = "HEAD", timeout: float = 30.0
+) -> Verification | None:
     """Rerun the failing inputs (and the passing sample) with ``diff`` applied in a sandbox worktree."""
     from tracemend.sandbox import verify_change
 
-    if not req.failing:
+    if not failing:
         return None  # a build failure: applying and compiling is the check
-    return verify_change(req.repo, diff, req.failing, req.passing, rev=req.rev, timeout=req.rerun_timeout)
+    return verify_change(repo, diff, failing, passing, rev=rev, timeout=timeout)
 
 
 async def adiagnose(

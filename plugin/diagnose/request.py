@@ -1,4 +1,9 @@
-"""Build a diagnosis request from the store: a trace id, a signature, or a failed build's log."""
+"""What the diagnosing agent starts from: a Finding (and the TriageVerdict, when triage ran), or a failed
+build's log.
+
+The finding's example traces are the failing inputs, loaded once; its signature names the failure; the
+suspect diff is the one triage judged (or, without triage, the diff that deployed the failing revision).
+"""
 
 from __future__ import annotations
 
@@ -6,120 +11,52 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracemend.diagnose.agent import DiagnoseError, DiagnoseRequest
-from tracemend.records import Trace
+from tracemend.records import Finding, Signature, TriageVerdict
 
 if TYPE_CHECKING:
     from tracemend.store import Store
 
-_SCAN_LIMIT = 5000
+
+def signature_text(signature: Signature) -> str:
+    """``KeyError: <template> in module:function``: how the agent and the CLI name the failure."""
+    kind = signature.exception_types[0].rsplit(".", 1)[-1] if signature.exception_types else signature.kind
+    where = f" in {signature.frame}" if signature.frame else ""
+    return f"{kind}: {signature.template}{where}"
 
 
-def signature_key(trace: Trace) -> tuple[str, str]:
-    """(signature id, readable template) of a failing trace: the analyzer's when available."""
-    try:
-        from tracemend.analyze.signatures import signature_of  # the analyzer's stage
-    except ImportError:
-        signature_of = None
-    if signature_of is not None:
-        sig = signature_of(trace)
-        if sig is not None:
-            kind = sig.exception_types[0].rsplit(".", 1)[-1] if sig.exception_types else sig.kind
-            where = f" in {sig.frame}" if sig.frame else ""
-            return sig.signature_id, f"{kind}: {sig.template}{where}"
-    err = trace.error
-    if err is None:
-        return f"status:{trace.status}", f"{trace.entry_point} ended with status {trace.status}"
-    frame = err.top_in_app_frame()
-    where = f"{frame.module or frame.file}:{frame.function}" if frame else "?"
-    import hashlib
-
-    digest = hashlib.sha1(f"{err.type}|{where}".encode()).hexdigest()[:16]
-    return digest, f"{err.type} at {where}"
-
-
-def _suspect_diff(repo: Path, store: Store, revision: str | None) -> str:
+def request_for_finding(
+    finding: Finding,
+    store: Store,
+    repo: Path,
+    *,
+    verdict: TriageVerdict | None = None,
+    passing: int = 3,
+    timeout: float = 30.0,
+) -> DiagnoseRequest:
+    """The finding's example traces as the failing inputs, a sample of recent passing traces of the same
+    entry points to catch collateral breakage, and the suspect diff."""
     from tracemend import vcs
-    from tracemend.triage import previous_deployed
+    from tracemend.sandbox import sample_passing
+    from tracemend.triage import deploy_diff, load_examples
 
-    if not revision:
-        return ""
-    try:
-        r = vcs.open_repo(repo)
-        base = previous_deployed(store, revision)
-        if base is None or not vcs.has_revision(r, base) or not vcs.has_revision(r, revision):
-            return ""
-        return vcs.diff(r, base, revision)
-    except vcs.VcsError:
-        return ""
-
-
-def _passing_sample(store: Store, entry_point: str, n: int) -> list[Trace]:
-    if n <= 0:
-        return []
-    return list(
-        store.iter_traces(status="ok", entry_point=entry_point, newest_first=True, limit=n, with_spans=True)
-    )
-
-
-def request_for_trace(
-    store: Store, repo: Path, trace_id: str, *, passing: int = 3, siblings: int = 4
-) -> DiagnoseRequest:
-    trace = store.get_trace(trace_id)
-    if trace is None:
-        raise DiagnoseError(f"no trace {trace_id!r} in {store.path}")
-    if trace.status == "ok":
-        raise DiagnoseError(f"trace {trace.trace_id[:12]} did not fail (status ok): nothing to diagnose")
-    sig_id, template = signature_key(trace)
-    failing = [trace]
-    for other in store.iter_traces(
-        status=["error", "failed_assertion"],
-        entry_point=trace.entry_point,
-        newest_first=True,
-        limit=200,
-        with_spans=True,
-    ):
-        if len(failing) > siblings:
-            break
-        if other.trace_id != trace.trace_id and signature_key(other)[0] == sig_id:
-            failing.append(other)
-    return DiagnoseRequest(
-        repo=repo,
-        failing=failing,
-        passing=_passing_sample(store, trace.entry_point, passing),
-        suspect_diff=_suspect_diff(repo, store, trace.code_version.commit),
-        signature_id=sig_id,
-        signature_text=template,
-    )
-
-
-def request_for_signature(
-    store: Store, repo: Path, signature: str, *, passing: int = 3, limit: int = 5
-) -> DiagnoseRequest:
-    prefix = signature.strip().lower()
-    failing: list[Trace] = []
-    sig_id, template = None, None
-    for trace in store.iter_traces(
-        status=["error", "failed_assertion"], newest_first=True, limit=_SCAN_LIMIT
-    ):
-        key, text = signature_key(trace)
-        if key.startswith(prefix) and (sig_id is None or key == sig_id):
-            sig_id, template = key, text
-            full = store.get_trace(trace.trace_id)
-            if full is not None:
-                failing.append(full)
-            if len(failing) >= limit:
-                break
+    failing = load_examples(store, finding)
     if not failing:
-        raise DiagnoseError(
-            f"no failing trace with signature {signature!r} in the newest {_SCAN_LIMIT} failures"
-        )
+        raise DiagnoseError(f"none of the finding's example traces is in {store.path}")
+    if verdict is not None:
+        diff = verdict.suspect_diff
+    else:
+        try:
+            diff = deploy_diff(vcs.open_repo(repo), store, finding, failing)
+        except vcs.VcsError:
+            diff = ""
     return DiagnoseRequest(
         repo=repo,
         failing=failing,
-        passing=_passing_sample(store, failing[0].entry_point, passing),
-        suspect_diff=_suspect_diff(repo, store, failing[0].code_version.commit),
-        signature_id=sig_id,
-        signature_text=template,
+        passing=sample_passing(store, failing, per_entry_point=passing) if passing > 0 else [],
+        suspect_diff=diff,
+        signature_id=finding.signature.signature_id,
+        signature_text=signature_text(finding.signature),
+        rerun_timeout=timeout,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from tracemend.assertions.checks import Outcome, output_text, parse_check, run_check, validate_check
+from tracemend.assertions.checks import CallOutcome, output_text, parse_check, run_check, validate_check
 from tracemend.records import Check
 
 
@@ -19,11 +19,11 @@ class Reply(BaseModel):
 
 
 def ok(output, latency=10.0):
-    return Outcome(output=output, latency_ms=latency)
+    return CallOutcome(output=output, latency_ms=latency)
 
 
 def raised(exc):
-    return Outcome(error=exc, latency_ms=5.0)
+    return CallOutcome(error=exc, latency_ms=5.0)
 
 
 def test_raises_matches_by_name_and_subclass():

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tracemend.assertions.case import CaseFileError, case_from_trace, iter_case_files, load_case, write_case
+from tracemend.assertions.case import CaseFileError, iter_case_files, load_case, write_case
+from tracemend.assertions.lock import case_from_trace
 from tracemend.records import Check, Provenance, RegressionCase, Trace
 
 

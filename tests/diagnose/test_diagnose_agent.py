@@ -7,8 +7,9 @@ import os
 
 import pytest
 
+from tracemend.analyze.ungated import finding_from_store
 from tracemend.diagnose import Budget, RepoTools, diagnose
-from tracemend.diagnose.request import request_for_build_log, request_for_signature, request_for_trace
+from tracemend.diagnose.request import request_for_build_log, request_for_finding
 from tracemend.store import Store
 
 from helpers.diagnose import BUGGY_LINE, FIXED_LINE, AgentRepo, by_turn, fix_script, text, tool_call
@@ -18,7 +19,7 @@ SECRET = "TOP-SECRET-OUTSIDE-THE-REPO"
 
 def _request(repo: AgentRepo, **kw):
     with Store(repo.db, create=False) as store:
-        return request_for_trace(store, repo.root, repo.failing[0], **kw)
+        return request_for_finding(finding_from_store(store, trace_id=repo.failing[0]), store, repo.root, **kw)
 
 
 @pytest.fixture
@@ -208,8 +209,12 @@ def test_an_edit_that_does_not_fix_the_failure_is_reported_not_fixed(agent_repo:
 
 def test_request_by_signature_gathers_the_failures(agent_repo: AgentRepo) -> None:
     with Store(agent_repo.db, create=False) as store:
-        by_trace = request_for_trace(store, agent_repo.root, agent_repo.failing[0])
-        by_sig = request_for_signature(store, agent_repo.root, by_trace.signature_id[:8])
+        by_trace = request_for_finding(
+            finding_from_store(store, trace_id=agent_repo.failing[0]), store, agent_repo.root
+        )
+        by_sig = request_for_finding(
+            finding_from_store(store, signature=by_trace.signature_id[:8]), store, agent_repo.root
+        )
     assert {t.trace_id for t in by_sig.failing} == set(agent_repo.failing)
     assert {t.trace_id for t in by_trace.failing} == set(agent_repo.failing)
     assert len(by_sig.passing) == 3 and all(t.status == "ok" for t in by_sig.passing)

@@ -8,6 +8,9 @@ import pytest
 
 from tracemend import triage as tri
 from tracemend import vcs
+from tracemend.analyze.select import select_finding
+from tracemend.analyze.ungated import finding_from_store
+from tracemend.errors import AnalyzeError
 from tracemend.records import Finding, Signature
 from tracemend.store import Store
 
@@ -124,7 +127,7 @@ def test_recommendation_follows_a_roll_back_decision_even_when_confident() -> No
 
 def test_finding_from_store_and_suspect_change(agent_repo: AgentRepo) -> None:
     with Store(agent_repo.db, create=False) as store:
-        finding = tri.finding_from_store(store, trace_id=agent_repo.failing[0])
+        finding = finding_from_store(store, trace_id=agent_repo.failing[0])
         traces = tri.load_examples(store, finding)
         change = tri.suspect_change(vcs.open_repo(agent_repo.root), store, finding, traces)
     assert finding.window_count == 2 and finding.window_exposure == 5
@@ -146,7 +149,7 @@ def test_runtime_change_gets_a_causal_verdict_from_the_model(agent_repo: AgentRe
     }
     loopback.script = by_turn([text(json.dumps(answer))])
     with Store(agent_repo.db, create=False) as store:
-        finding = tri.finding_from_store(store, trace_id=agent_repo.failing[0])
+        finding = finding_from_store(store, trace_id=agent_repo.failing[0])
         result = tri.triage(finding, store, vcs.open_repo(agent_repo.root), model=loopback.model)
     v = result.verdict
     assert len(loopback.requests) == 1  # every file placed by rules: one call, for the verdict
@@ -169,7 +172,7 @@ def test_low_confidence_on_severe_failure_recommends_the_exact_revert(
     answer = {"decision": "investigate", "confidence": 0.3, "reasoning": "unclear", "linked_lines": []}
     loopback.script = by_turn([text(json.dumps(answer))])
     with Store(agent_repo.db, create=False) as store:
-        finding = tri.finding_from_store(store, trace_id=agent_repo.failing[0])
+        finding = finding_from_store(store, trace_id=agent_repo.failing[0])
         v = tri.triage(finding, store, vcs.open_repo(agent_repo.root), model=loopback.model).verdict
     assert v.action == "roll_back"
     assert v.next_command == f"git revert --no-edit {agent_repo.bad[:10]}"
@@ -179,7 +182,7 @@ def test_docs_and_tests_only_change_is_not_the_cause_without_any_model_call(tmp_
     repo = make_agent_repo(tmp_path / "shop", docs_only_followup=True)
     loopback.script = by_turn([text("must not be asked")])
     with Store(repo.db, create=False) as store:
-        finding = tri.finding_from_store(store, trace_id=repo.failing[0])
+        finding = finding_from_store(store, trace_id=repo.failing[0])
         result = tri.triage(finding, store, vcs.open_repo(repo.root), model=loopback.model)
     v = result.verdict
     assert loopback.requests == []
@@ -197,7 +200,7 @@ def test_unplaced_files_go_to_the_model(agent_repo: AgentRepo, loopback) -> None
     }
     loopback.script = by_turn([text(json.dumps(classify))])
     with Store(agent_repo.db, create=False) as store:
-        finding = tri.finding_from_store(store, trace_id=agent_repo.failing[0])
+        finding = finding_from_store(store, trace_id=agent_repo.failing[0])
         v = tri.triage(
             finding,
             store,
@@ -219,7 +222,7 @@ def git_commit(repo: AgentRepo, message: str) -> str:
 
 def test_no_earlier_revision_is_a_clear_error(agent_repo: AgentRepo) -> None:
     with Store(agent_repo.db, create=False) as store:
-        finding = tri.finding_from_store(store, trace_id=agent_repo.failing[0])
+        finding = finding_from_store(store, trace_id=agent_repo.failing[0])
         with pytest.raises(tri.TriageError, match="pass --base"):
             tri.suspect_change(vcs.open_repo(agent_repo.root), store, finding, [], head=agent_repo.good)
 
@@ -287,16 +290,16 @@ def test_select_finding_from_analyze_json_and_from_the_store(agent_repo: AgentRe
         {"revision": "x", "findings": [noise.model_dump(mode="json"), flagged.model_dump(mode="json")]}
     )
     with Store(agent_repo.db, create=False) as store:
-        assert tri.select_finding(store, finding_json=doc).signature.signature_id == "abc999"
+        assert select_finding(store, finding_json=doc).signature.signature_id == "abc999"
         assert (
-            tri.select_finding(store, finding_json=doc, signature="sig1").signature.signature_id == "sig123"
+            select_finding(store, finding_json=doc, signature="sig1").signature.signature_id == "sig123"
         )
-        with pytest.raises(tri.TriageError, match="no finding"):
-            tri.select_finding(store, finding_json=doc, signature="zzz")
-        with pytest.raises(tri.TriageError, match="not a Finding"):
-            tri.select_finding(store, finding_json='{"findings": [{"nope": 1}]}')
-        by_trace = tri.select_finding(store, trace_id=agent_repo.failing[0])
-        by_sig = tri.select_finding(store, signature=by_trace.signature.signature_id[:10])
+        with pytest.raises(AnalyzeError, match="no finding"):
+            select_finding(store, finding_json=doc, signature="zzz")
+        with pytest.raises(AnalyzeError, match="not a Finding"):
+            select_finding(store, finding_json='{"findings": [{"nope": 1}]}')
+        by_trace = select_finding(store, trace_id=agent_repo.failing[0])
+        by_sig = select_finding(store, signature=by_trace.signature.signature_id[:10])
     assert by_sig.signature.signature_id == by_trace.signature.signature_id
     assert set(by_sig.example_trace_ids) == set(agent_repo.failing)
 
@@ -306,7 +309,7 @@ def test_wide_range_reaches_back_to_the_signatures_first_revision(tmp_path, loop
     answer = {"decision": "investigate", "confidence": 0.8, "reasoning": "the coupon lookup changed"}
     loopback.script = by_turn([text(json.dumps(answer))])
     with Store(repo.db, create=False) as store:
-        finding = tri.select_finding(store, trace_id=repo.failing[0])
+        finding = select_finding(store, trace_id=repo.failing[0])
         result = tri.triage(finding, store, vcs.open_repo(repo.root), model=loopback.model, wide=True)
     assert result.change.base == vcs.open_repo(repo.root).git.rev_list("--max-parents=0", "HEAD")
     assert "shopbot/pricing.py" in result.change.files and len(result.change.commits) == 2
@@ -318,7 +321,7 @@ def test_a_model_that_never_gives_a_valid_verdict_fails_closed(agent_repo: Agent
 
     loopback.script = by_turn([text('{"decision": "maybe", "confidence": 7}')])
     with Store(agent_repo.db, create=False) as store:
-        finding = tri.select_finding(store, trace_id=agent_repo.failing[0])
+        finding = select_finding(store, trace_id=agent_repo.failing[0])
         with pytest.raises(llm.StructuredOutputError):
             tri.triage(finding, store, vcs.open_repo(agent_repo.root), model=loopback.model)
     assert len(loopback.requests) >= 2  # re-asked with the validation error before giving up

@@ -1,0 +1,74 @@
+"""A finding for one trace's or one signature's failures, without the gate.
+
+``tracemend triage --trace/--signature`` and ``tracemend diagnose TRACE/--signature`` start from a failure a
+person named rather than from a deploy's gated findings. The counts are by revision: the window is the
+newest revision the signature failed on, the baseline every revision deployed before it. There is no
+statistical test: the verdict is "new" when the baseline has no such failure, else "regression", and the
+p- and q-values are 1.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tracemend.analyze.findings import signature_record, signed_failures
+from tracemend.analyze.signatures import signature_of
+from tracemend.errors import AnalyzeError
+from tracemend.records import Finding, Signature
+from tracemend.store import Store
+
+EXAMPLES = 5
+
+
+def finding_from_store(store: Store, *, trace_id: str | None = None, signature: str | None = None) -> Finding:
+    """The finding of ``trace_id``'s signature (that trace first among the examples), or of the signature
+    whose id starts with ``signature``."""
+    first = None
+    if trace_id:
+        first = store.get_trace(trace_id, with_spans=False)
+        if first is None:
+            raise AnalyzeError(f"no trace {trace_id!r} in {store.path}")
+        if first.status == "ok":
+            raise AnalyzeError(f"trace {first.trace_id[:12]} did not fail (status ok)")
+        wanted = signature_of(first).signature_id
+    elif signature:
+        wanted = signature.strip().lower()
+    else:
+        raise AnalyzeError("give a trace id or a signature")
+
+    sig: Signature | None = None
+    failures: list[tuple[str, str | None]] = []  # (trace id, commit), oldest first
+    for tid, _t_us, commit, (sid, kind, types, frame, tmpl, _id_kind) in signed_failures(store):
+        # A prefix picks the first signature it matches; from then on only that one counts.
+        if not sid.startswith(wanted if sig is None else sig.signature_id):
+            continue
+        if sig is None:
+            sig = signature_record(sid, kind, types, frame, tmpl)
+        failures.append((tid, commit))
+    if sig is None:
+        raise AnalyzeError(f"no failing trace with signature {wanted!r}")
+
+    per_rev = Counter(commit or "unknown" for _tid, commit in failures)
+    head = failures[-1][1]
+    versions = [c for c, *_ in store.code_versions()]
+    window_exposure = store.count(revision=head) if head else store.count()
+    baseline_revs = versions[: versions.index(head)] if head in versions else []
+    baseline_exposure = sum(store.count(revision=r) for r in baseline_revs)
+    baseline_count = sum(per_rev[r] for r in baseline_revs)
+    expected = baseline_count / baseline_exposure * window_exposure if baseline_exposure else 0.0
+    newest = [tid for tid, commit in reversed(failures) if commit == head]
+    if first is not None:
+        newest = [first.trace_id, *(tid for tid in newest if tid != first.trace_id)]
+    return Finding(
+        signature=sig,
+        baseline_count=baseline_count,
+        baseline_exposure=baseline_exposure,
+        window_count=per_rev[head or "unknown"],
+        window_exposure=window_exposure,
+        expected=expected,
+        p_value=1.0,
+        q_value=1.0,
+        verdict="new" if baseline_count == 0 else "regression",
+        example_trace_ids=newest[:EXAMPLES],
+        first_revision=next((commit for _tid, commit in failures if commit), None),
+    )

@@ -1,0 +1,88 @@
+"""The state of one heal run, saved after every stage in ``<repo>/.tracemend/heal/state.json``.
+
+It holds the records the stages produced (Finding, TriageVerdict, Diagnosis, the approved Proposal,
+RegressionCase, the case's checks), so a resumed run (``--resume``) continues from them without redoing
+or reloading anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from tracemend.errors import HealError
+from tracemend.records import CaseCheck, Diagnosis, Finding, Proposal, RegressionCase, TriageVerdict
+
+STAGES = ("analyze", "triage", "diagnose", "approve", "apply", "lock", "check")
+# 2: the Diagnosis (with the traces it worked from) is saved.
+STATE_VERSION = 2
+HealOutcome = Literal[
+    "clean", "healed", "not_caused", "roll_back", "ignored", "no_fix", "not_approved", "check_failed"
+]
+
+
+class HealState(BaseModel):
+    version: int = STATE_VERSION
+    repo: str
+    db: str
+    head: str
+    started_at: datetime
+    completed: list[str] = Field(default_factory=list)
+    deploy_revision: str | None = None
+    deploy_time: datetime | None = None
+    flagged: int = 0
+    finding: Finding | None = None
+    triage: TriageVerdict | None = None
+    diagnosis: Diagnosis | None = None
+    # The proposal as approved: the diagnosis's, or as the person edited it.
+    proposal: Proposal | None = None
+    decision: str | None = None
+    applied: dict[str, Any] | None = None
+    case: RegressionCase | None = None
+    case_path: str | None = None
+    check_before: CaseCheck | None = None
+    check_after: CaseCheck | None = None
+    model_calls: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    scripted: bool = False
+    outcome: HealOutcome | None = None
+    message: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+    def finish(self, outcome: HealOutcome, message: str) -> None:
+        self.outcome = outcome
+        self.message = message
+
+
+def state_path(repo: Path) -> Path:
+    return repo / ".tracemend" / "heal" / "state.json"
+
+
+def load_state(repo: Path) -> HealState | None:
+    path = state_path(repo)
+    if not path.exists():
+        return None
+    try:
+        state = HealState.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise HealError(
+            f"{path} is not a heal state ({str(exc).splitlines()[0]}); remove it or pass --fresh"
+        ) from None
+    if state.version != STATE_VERSION and not state.finished:
+        raise HealError(f"{path} was saved by another version of tracemend; pass --fresh to start over")
+    return state
+
+
+def save_state(state: HealState) -> None:
+    path = state_path(Path(state.repo))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(state.model_dump_json(indent=2), encoding="utf-8")
+    tmp.replace(path)  # atomic: an interrupted save never leaves half a state
