@@ -20,7 +20,7 @@ MAX_LINES = 500
 # A module may import its own package and the packages before it, never one after it.
 LAYERS: list[tuple[str, ...]] = [
     ("tracemend.records", "tracemend.errors"),
-    ("tracemend.project",),
+    ("tracemend.project", "tracemend.settings"),
     ("tracemend.llm", "tracemend.vcs", "tracemend.replay"),
     ("tracemend.store",),
     ("tracemend.capture", "tracemend"),
