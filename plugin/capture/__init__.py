@@ -8,25 +8,14 @@ Modules: ``state`` (the process-wide recorder state; standard library only), ``d
 
 from __future__ import annotations
 
-from tracemend.capture.context import (
-    current_span_id,
-    current_trace_id,
-    update_current_span,
-    update_current_trace,
-)
-from tracemend.capture.control import configure, flush, shutdown, stats
-from tracemend.capture.decorator import track
-from tracemend.capture.state import add_config_type
-
-__all__ = [
-    "add_config_type",
-    "configure",
-    "current_span_id",
-    "current_trace_id",
-    "flush",
-    "shutdown",
-    "stats",
-    "track",
-    "update_current_span",
-    "update_current_trace",
-]
+# Explicit re-exports (``name as name``): the root package lists the public API in its ``__all__``.
+from tracemend.capture.context import current_span_id as current_span_id
+from tracemend.capture.context import current_trace_id as current_trace_id
+from tracemend.capture.context import update_current_span as update_current_span
+from tracemend.capture.context import update_current_trace as update_current_trace
+from tracemend.capture.control import configure as configure
+from tracemend.capture.control import flush as flush
+from tracemend.capture.control import shutdown as shutdown
+from tracemend.capture.control import stats as stats
+from tracemend.capture.decorator import track as track
+from tracemend.capture.state import add_config_type as add_config_type
