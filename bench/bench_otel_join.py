@@ -48,16 +48,16 @@ def main() -> None:
 
     from opentelemetry.sdk.trace import TracerProvider
 
-    from tracemend import capture
+    from tracemend.capture.decorator import join_otel
 
     class Rec:
         __slots__ = ("trace_attrs",)
 
     rec = Rec()
     baseline = _best(lambda: None)
-    idle = _best(lambda: capture._join_otel(rec)) - baseline
+    idle = _best(lambda: join_otel(rec)) - baseline
     with TracerProvider().get_tracer("bench").start_as_current_span("request"):
-        active = _best(lambda: capture._join_otel(rec)) - baseline
+        active = _best(lambda: join_otel(rec)) - baseline
     assert isinstance(rec.trace_attrs["metadata"]["otel.trace_id"], int)
     print(f"traced root call, opentelemetry not imported: {root_ns:7.0f} ns")
     print(

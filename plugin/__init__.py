@@ -11,13 +11,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tracemend.capture import (
+    configure,
     current_span_id,
     current_trace_id,
+    flush,
+    shutdown,
+    stats,
     track,
     update_current_span,
     update_current_trace,
 )
-from tracemend.capture.control import configure, flush, shutdown, stats
 
 if TYPE_CHECKING:
     from tracemend.capture.config import Config

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from tracemend.capture.state import add_config_type
+
 
 class Config(BaseModel):
     """Base class for an agent's configuration. Frozen, so what was recorded is what ran."""
@@ -20,13 +22,7 @@ class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _register() -> None:
-    from tracemend.capture import add_config_type
-
-    add_config_type(Config)
-
-
-_register()
+add_config_type(Config)
 
 
 def is_opik_config(value: Any) -> bool:

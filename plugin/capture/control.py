@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tracemend import capture
+from tracemend.capture.state import STATE
 
 
 def configure(
@@ -26,16 +26,17 @@ def configure(
     ``enabled=False`` turns recording off (one flag check per call). Other settings apply to spans
     written after the call: what is queued is flushed with the old settings first.
     """
-    from tracemend.capture import writer
+    from tracemend.capture.writer import current_settings
+    from tracemend.capture.writer import shutdown as shutdown_writer
 
-    settings = writer.current_settings()
+    settings = current_settings()
     if enabled is not None:
         settings.enabled = enabled
-        capture.STATE.on = enabled
+        STATE.on = enabled
     if queue_size is not None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
-        settings.queue_size = capture.STATE.max_queue = queue_size
+        settings.queue_size = STATE.max_queue = queue_size
     changes: dict[str, Any] = {
         "db_path": Path(db_path) if db_path is not None else None,
         "project": project,
@@ -47,7 +48,7 @@ def configure(
     }
     changes = {k: v for k, v in changes.items() if v is not None}
     if changes:
-        writer.shutdown()
+        shutdown_writer()
         for key, value in changes.items():
             setattr(settings, key, value)
 
@@ -56,7 +57,7 @@ def flush() -> int:
     """Write every finished span to the store now (also done at exit). Returns how many were written."""
     # Nothing was ever recorded: do not load the writer. Otherwise a batch may be in flight on the
     # writer thread even when the queue is empty, and flush waits for it.
-    if not capture.STATE.queue and not capture.STATE.started:
+    if not STATE.queue and not STATE.started:
         return 0
     from tracemend.capture.writer import flush as _flush
 
@@ -81,11 +82,11 @@ def stats() -> dict[str, Any]:
         if current is not None:
             written, store_error = current.written, current.store_error
     return {
-        "enabled": capture.STATE.on,
+        "enabled": STATE.on,
         "written": written,
-        "dropped": capture.STATE.dropped,
-        "queued": len(capture.STATE.queue),
-        "internal_errors": capture.STATE.internal_errors,
+        "dropped": STATE.dropped,
+        "queued": len(STATE.queue),
+        "internal_errors": STATE.internal_errors,
         "store_error": store_error,
     }
 
@@ -96,13 +97,8 @@ def reset_recorder() -> None:
     For test suites (``tracemend.testing.reset_recorder``): the next traced call starts from the
     environment's settings, as in a new process.
     """
-    from tracemend.capture import writer
+    from tracemend.capture.writer import reset_settings
 
     shutdown()
-    writer.reset_settings()
-    capture.STATE.queue.clear()
-    capture.STATE.dropped = 0
-    capture.STATE.internal_errors = 0
-    capture.STATE.logged.clear()
-    capture.STATE.on = True
-    capture.STATE.max_queue = 20_000
+    reset_settings()
+    STATE.reset()

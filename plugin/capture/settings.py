@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tracemend.capture.state import DEFAULT_QUEUE_SIZE
 from tracemend.project import project_root
-
-DEFAULT_QUEUE_SIZE = 20_000
+from tracemend.store.paths import resolve_db_path
 
 
 def _env_flag(name: str) -> bool:
@@ -34,16 +34,6 @@ class Settings:
 
     def resolved_project(self) -> str:
         return self.project or os.environ.get("TRACEMEND_PROJECT") or project_root().name or "default"
-
-
-def resolve_db_path(explicit: Path | str | None = None) -> Path:
-    """``explicit``, else ``TRACEMEND_DB``, else ``<project root>/.tracemend/traces.db``."""
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get("TRACEMEND_DB")
-    if env:
-        return Path(env)
-    return project_root() / ".tracemend" / "traces.db"
 
 
 def from_environment() -> Settings:

@@ -16,11 +16,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from tracemend import capture
 from tracemend.capture.config import config_hash, config_snapshot, qualified_class
-from tracemend.capture.encode import Encoder, Redactor
+from tracemend.capture.encode import Encoder
 from tracemend.capture.errorinfo import FrameClassifier, error_info
-from tracemend.capture.settings import Settings
+from tracemend.capture.redact import Redactor
+from tracemend.capture.settings import Settings, from_environment
+from tracemend.capture.state import STATE, internal_error
 from tracemend.project import project_root, read_code_version
 from tracemend.records import CodeVersion, ErrorInfo
 from tracemend.store import Store, StoreError
@@ -79,7 +80,7 @@ class Writer:
     def drain(self, limit: int | None = None) -> int:
         """Write what is queued (at most ``limit`` spans); returns the number of spans written."""
         total = 0
-        queue = capture.STATE.queue
+        queue = STATE.queue
         left = len(queue) if limit is None else limit
         with self._drain_lock:
             while queue and (limit is None or left > 0):
@@ -92,7 +93,7 @@ class Writer:
                     pass
                 left -= len(batch)
                 total += self._write(batch)
-            if capture.STATE.dropped != self._reported_dropped:
+            if STATE.dropped != self._reported_dropped:
                 self._write_stats()
         return total
 
@@ -100,18 +101,18 @@ class Writer:
         store = self._open_store()
         if store is None:
             return
-        dropped = capture.STATE.dropped
+        dropped = STATE.dropped
         writer = (self._writer_id, os.getpid(), time.time_ns() // 1000, self.written, dropped)
         try:
             store.write_rows((), (), (), writer)
             self._reported_dropped = dropped
         except Exception:
-            capture._internal_error("writing writer stats")
+            internal_error("writing writer stats")
 
     def _write(self, batch: list[Any]) -> int:
         store = self._open_store()
         if store is None:
-            _count_dropped(len(batch))
+            STATE.count_dropped(len(batch))
             return 0
         if self._code_version is None:
             self._code_version = read_code_version()
@@ -124,18 +125,18 @@ class Writer:
             except Exception:
                 # Counted as dropped so that written + dropped always equals what was recorded.
                 self.failed += 1
-                _count_dropped(1)
-                capture._internal_error("serialising a span")
+                STATE.count_dropped(1)
+                internal_error("serialising a span")
         self.written += len(spans)
-        dropped = capture.STATE.dropped
+        dropped = STATE.dropped
         writer = (self._writer_id, os.getpid(), time.time_ns() // 1000, self.written, dropped)
         try:
             store.write_rows(traces, spans, list(configs.items()), writer)
             self._reported_dropped = dropped
         except Exception:
             self.written -= len(spans)
-            _count_dropped(len(spans))
-            capture._internal_error("writing to the store")
+            STATE.count_dropped(len(spans))
+            internal_error("writing to the store")
             return 0
         return len(spans)
 
@@ -184,7 +185,7 @@ class Writer:
             try:
                 cfg = config_snapshot(cfg_obj)
             except Exception:  # a broken config loses its snapshot, not the trace
-                capture._internal_error("config snapshot")
+                internal_error("config snapshot")
                 cfg = None
             if cfg is not None:
                 cfg = enc(cfg)
@@ -272,11 +273,6 @@ class Writer:
         )
 
 
-def _count_dropped(n: int) -> None:
-    with capture.STATE.lock:
-        capture.STATE.dropped += n
-
-
 _lock = threading.Lock()
 _writer: Writer | None = None
 _settings: Settings | None = None
@@ -285,11 +281,9 @@ _settings: Settings | None = None
 def current_settings() -> Settings:
     global _settings
     if _settings is None:
-        from tracemend.capture.settings import from_environment
-
         _settings = from_environment()
-        capture.STATE.on = _settings.enabled
-        capture.STATE.max_queue = _settings.queue_size
+        STATE.on = _settings.enabled
+        STATE.max_queue = _settings.queue_size
     return _settings
 
 
@@ -320,11 +314,11 @@ def run_forever() -> None:
     """The writer thread's loop (started by the first traced call)."""
     while True:
         time.sleep(POLL_SECONDS)
-        if capture.STATE.queue:
+        if STATE.queue:
             try:
                 get_writer().drain()
             except Exception:
-                capture._internal_error("writer")
+                internal_error("writer")
 
 
 def flush() -> int:
@@ -333,14 +327,14 @@ def flush() -> int:
     Also waits for a batch the writer thread has already taken off the queue, so that when this returns
     everything recorded before the call is committed (an empty queue alone does not mean that).
     """
-    queued = len(capture.STATE.queue)
+    queued = len(STATE.queue)
     if not queued and _writer is None:
         return 0
     try:
         # Only what was queued when flush was called: a producer still running cannot keep it here forever.
         return get_writer().drain(limit=queued)
     except Exception:
-        capture._internal_error("flush")
+        internal_error("flush")
         return 0
 
 

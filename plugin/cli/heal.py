@@ -11,8 +11,8 @@ import typer
 from rich.panel import Panel
 from rich.text import Text
 
-from tracemend.capture.settings import resolve_db_path
 from tracemend.cli._common import DB_OPTION, console, err_console, parse_duration, parse_time
+from tracemend.store import resolve_db_path
 
 STAGE_TITLES = {
     "analyze": "1/7 analyze",

@@ -6,18 +6,18 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import tracemend
 from tracemend.capture.control import reset_recorder  # noqa: F401  (re-exported for the fixtures)
-from tracemend.records import Trace
+from tracemend.records import CodeVersion, ErrorInfo, Span, Trace
 from tracemend.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 CODE_VERSION = "0123456789abcdef0123456789abcdef01234567"
-
-
+T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 
 def read_traces(path: Path) -> list[Trace]:
@@ -57,3 +57,37 @@ def span_by_name(trace: Trace, name: str) -> Any:
     matches = [s for s in trace.spans if s.name == name]
     assert len(matches) == 1, (name, [s.name for s in trace.spans])
     return matches[0]
+
+
+def synthetic(n: int, start: datetime = T0) -> list[Trace]:
+    """Backdated traces spread over hours, statuses, entry points and commits."""
+    out = []
+    for i in range(n):
+        at = start + timedelta(minutes=7 * i)
+        status = ("ok", "ok", "error", "failed_assertion")[i % 4]
+        trace_id = f"{i:04x}" + "ab" * 14
+        error = ErrorInfo(type="KeyError", message=str(i)) if status == "error" else None
+        out.append(
+            Trace(
+                trace_id=trace_id,
+                entry_point=("app.agent:run", "app.agent:other")[i % 2],
+                name="run",
+                input={"i": i},
+                status=status,
+                error=error,
+                start_time=at,
+                end_time=at + timedelta(milliseconds=20),
+                code_version=CodeVersion(commit=("aaaa1111" if i < n // 2 else "bbbb2222") + "0" * 32),
+                spans=[
+                    Span(span_id=f"{i:016x}", trace_id=trace_id, name="run", start_time=at),
+                    Span(
+                        span_id=f"{i + 1:016x}"[::-1],
+                        trace_id=trace_id,
+                        parent_id=f"{i:016x}",
+                        name="tool",
+                        start_time=at,
+                    ),
+                ],
+            )
+        )
+    return out
