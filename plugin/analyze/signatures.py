@@ -18,237 +18,61 @@ history is never silently re-keyed.
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+
+from tracemend.analyze.grouping import DEFAULT_GROUPING, generalize
+from tracemend.analyze.masks import DEFAULT_MASKER, MAX_TEMPLATE_CHARS, PLACEHOLDER
 
 if TYPE_CHECKING:  # records imports pydantic; keep this module cheap to import
     from tracemend.records import Signature, Trace
 
-SIGNATURE_VERSION = 1
-PLACEHOLDER = "<*>"
-MAX_TEMPLATE_CHARS = 1000
+SIGNATURE_VERSION = 2
+__all__ = [
+    "ERROR_STATUS_TYPE",
+    "FAILED_ASSERTION_TYPE",
+    "MAX_TEMPLATE_CHARS",
+    "PLACEHOLDER",
+    "SIGNATURE_VERSION",
+    "clear_caches",
+    "merge_templates",
+    "signature_from_dict",
+    "signature_id",
+    "signature_of",
+    "signature_parts",
+    "template",
+    "template_uncached",
+]
 FAILED_ASSERTION_TYPE = "tracemend.FailedAssertion"
 ERROR_STATUS_TYPE = "tracemend.ErrorStatus"
 
-_TLDS = r"(?:com|net|org|io|ai|dev|app|cloud|local|internal|edu|gov|co|us|uk|de|cn|jp|localdomain|lan)"
-
-_P = "<*>"
-# Each structured shape has its own expression, run only when its trigger character is present, so a
-# plain message pays for one pass of the generic rule alone.
-_JSON_RE = re.compile(
-    r"\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\}|\[(?=[\s\d\"'{\[-])(?:[^\[\]]|\[[^\[\]]*\])*\]"
-)
-_URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>()\[\]{},]+")
-_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# A quote opens and closes at a word boundary, so the apostrophe in "isn't" is not a quote.
-_QUOTE_RE = re.compile(
-    r"(?<![\w\\])(?:\"(?:[^\"\\\n]|\\.){0,400}\"|'(?:[^'\\\n]|\\.){0,400}'(?!\w)|`[^`\n]{0,400}`)"
-)
-# Rooted, home- or dot-relative, Windows-drive paths, or anything with two or more slashes.
-_PATH_RE = re.compile(
-    r"(?<![\w.~/\\-])(?:~|\.{1,2}|[A-Za-z]:)?(?:[/\\]+[\w.@%+~$-]+)+[/\\]?|\b[\w.-]+(?:/+[\w.@%+~$-]+){2,}/?"
-)
-# The value of key=value (it may be empty: the slot is there either way).
-_KV_RE = re.compile(r"(?<==)(?:<\*>|[^\s,;&)\]}<>\"'])*")
-# Applied to one whitespace-separated token at a time.
-_GENERIC_RE = re.compile(
-    r"(?<![\w.+#%$-])(?:"
-    # colon-separated hex groups: MAC addresses, IPv6 (their letters would otherwise split the slot)
-    r"(?:[0-9a-fA-F]{1,4}:){2,}[0-9a-fA-F]{1,4}[\w.+#%$:-]*"
-    # anything token-like with a digit: numbers in any form, ids with prefixes (call_…, req_…, blk_…),
-    # hex and hashes, UUIDs, IPs, versions, clock times, durations, sizes, memory addresses
-    r"|[\w.+#%$-]*?\d[\w.+#%$-]*"
-    # host names under a common top-level domain
-    rf"|(?:[a-zA-Z0-9-]+\.)+{_TLDS}\b"
-    # literal booleans and nulls are values, not words
-    r"|(?:true|false|True|False|TRUE|FALSE|null|None|nil|NaN|undefined)\b"
-    # long hex runs without a digit (hashes, tokens)
-    r"|[a-fA-F]{12,}\b"
-    r")"
-)
-_UNITS = r"(?:[KMGTP]i?B|B|bytes?|[munµ]?s|secs?|seconds?|mins?|minutes?|hours?|hrs?|days?|%)"
-# Placeholders separated only by punctuation or space form one slot ("<*>:<*>", "<*> <*>", "<*>/<*>"),
-# and a unit after a number belongs to the value ("<*> KB", "<*> ms"), whatever the unit.
-_MERGE_RE = re.compile(rf"<\*>(?:(?:[\s:/.,@#|_+-]*<\*>)+|\s?{_UNITS}\b)+")
-# Month and weekday names are date parts; a following day number is masked anyway and merged.
-_DATE_WORDS = frozenset(
-    [
-        "Jan",
-        "Feb",
-        "Mar",
-        "Apr",
-        "Jun",
-        "Jul",
-        "Aug",
-        "Sep",
-        "Sept",
-        "Oct",
-        "Nov",
-        "Dec",
-        "January",
-        "February",
-        "March",
-        "April",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-        "Mon",
-        "Tue",
-        "Wed",
-        "Thu",
-        "Fri",
-        "Sat",
-        "Sun",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ]
-)
-_FOLD = bytes.maketrans(b"123456789", b"000000000")
-_MSG_CACHE: dict[bytes, str] = {}
-_TOKEN_CACHE: dict[str, str] = {}
-_CACHE_MAX = 100_000
-
-
-def _token(token: str) -> str:
-    """One whitespace-separated token with its parameters masked (cached by the caller)."""
-    if token in _DATE_WORDS or token.rstrip(",") in _DATE_WORDS:
-        return _P
-    text = token
-    if "://" in text:
-        text = _URL_RE.sub(_P, text)
-    if "@" in text:
-        text = _EMAIL_RE.sub(_P, text)
-    if "/" in text or "\\" in text:
-        text = _PATH_RE.sub(_P, text)
-    if "=" in text:
-        text = _KV_RE.sub(_P, text)
-    return _GENERIC_RE.sub(_P, text)
-
-
-def _template(folded: str) -> str:
-    text = folded
-    # Shapes that span several tokens are masked on the whole message first, only when present.
-    if "{" in text or "[" in text:
-        text = _JSON_RE.sub(_P, text)
-    if '"' in text or "'" in text or "`" in text:
-        text = _QUOTE_RE.sub(_P, text)
-    cache = _TOKEN_CACHE
-    if len(cache) >= _CACHE_MAX:
-        cache.clear()
-    parts = []
-    for tok in text.split():
-        out = cache.get(tok)
-        if out is None:
-            out = cache[tok] = _token(tok)
-        parts.append(out)
-    text = " ".join(parts)
-    if "<*>" in text:
-        text = _MERGE_RE.sub(_P, text)
-    if len(text) > MAX_TEMPLATE_CHARS:
-        text = text[:MAX_TEMPLATE_CHARS] + "…"
-    return text
-
-
-def _fold(message: str) -> bytes:
-    return message.encode("utf-8", "surrogatepass").translate(_FOLD)
+_MASKER = DEFAULT_MASKER
 
 
 def template(message: str) -> str:
-    """The message with its parameters replaced by ``<*>``; equal outputs mean the same group.
+    """The message with its parameters replaced by ``<*>``: the per-message template.
 
-    Deterministic and context-free: the result depends on this message alone, so a signature keyed
-    on it is stable across processes and over time.
+    Deterministic and context-free (``masks``): the result depends on this message alone, so a
+    signature keyed on it is stable across processes and over time. Equal outputs mean the same
+    per-message group; the corpus pass (``grouping``) may join groups of one family further.
     """
-    if not message:
-        return ""
-    # No rule tells one digit from another, so messages equal up to their digits share a template:
-    # caching on the digit-folded message is exact, and most of a real error stream hits it.
-    key = _fold(message)
-    hit = _MSG_CACHE.get(key)
-    if hit is not None:
-        return hit
-    result = _template(key.decode("utf-8", "surrogatepass"))
-    if len(_MSG_CACHE) >= _CACHE_MAX:
-        _MSG_CACHE.clear()
-    _MSG_CACHE[key] = result
-    return result
-
-
-def clear_caches() -> None:
-    _MSG_CACHE.clear()
-    _TOKEN_CACHE.clear()
+    return _MASKER.template(message)
 
 
 def template_uncached(message: str) -> str:
-    """``template`` without the cache (for benchmarks of the cold path)."""
-    return _template(_fold(message).decode("utf-8", "surrogatepass")) if message else ""
+    """``template`` without the message cache (for benchmarks of the cold path)."""
+    return _MASKER.template_uncached(message)
 
 
-# --- second pass: words that vary like parameters -----------------------------------------------
-
-MIN_VARIANTS = 4
-MIN_CONSTANT_TOKENS = 2
+def clear_caches() -> None:
+    _MASKER.clear()
 
 
-def merge_templates(templates: Iterable[str], min_variants: int = MIN_VARIANTS) -> dict[str, str]:
-    """Map each template to a merged one where a word slot varies like a parameter.
-
-    ``template`` masks what looks like a value on its own (digits, quotes, paths, …); a user name or a
-    class name does not. Across a corpus they show themselves: templates identical except at one
-    position, where that position takes ``min_variants`` or more distinct words, are one event with a
-    parameter there ("Invalid user admin/oracle/pi from <*>"). Two or fewer variants are kept apart
-    ("Link Up" / "Link Down" are different events). Only the statistics of the given corpus are used,
-    with one setting for every source; positions with fewer than two constant words around them are
-    never merged, so short messages do not collapse into each other.
-    """
-    mapping = {t: t for t in set(templates)}
-    for _ in range(3):
-        current = {t: mapping[t] for t in mapping}
-        distinct = set(current.values())
-        variants: dict[tuple[int, int, tuple[str, ...]], set[str]] = {}
-        split = {t: t.split(" ") for t in distinct}
-        for toks in split.values():
-            n = len(toks)
-            constants = sum(1 for tok in toks if tok != _P)
-            if constants - 1 < MIN_CONSTANT_TOKENS:
-                continue
-            for i, tok in enumerate(toks):
-                if tok == _P or "<*>" in tok or (i + 1 < n and toks[i + 1] == _P):
-                    # A word right before a value names it ("size <*>", "trap <*>"): template text.
-                    continue
-                key = (n, i, tuple(toks[:i] + toks[i + 1 :]))
-                variants.setdefault(key, set()).add(tok)
-        wild = {key for key, vals in variants.items() if len(vals) >= min_variants}
-        if not wild:
-            break
-        merged: dict[str, str] = {}
-        for t, toks in split.items():
-            n = len(toks)
-            out = list(toks)
-            for i, tok in enumerate(toks):
-                if tok != _P and (n, i, tuple(toks[:i] + toks[i + 1 :])) in wild:
-                    out[i] = _P
-            text = " ".join(out)
-            merged[t] = _MERGE_RE.sub(_P, text) if text != t else t
-        changed = False
-        for t in mapping:
-            new = merged.get(current[t], current[t])
-            if new != mapping[t]:
-                mapping[t] = new
-                changed = True
-        if not changed:
-            break
-    return mapping
+def merge_templates(templates: Iterable[str], min_variants: int | None = None) -> dict[str, str]:
+    """The corpus pass over one family's templates (``grouping.generalize``), template → group template."""
+    rules = DEFAULT_GROUPING if min_variants is None else replace(DEFAULT_GROUPING, min_variants=min_variants)
+    return generalize(templates, rules)
 
 
 # --- signatures of traces -----------------------------------------------------------------------
@@ -312,6 +136,21 @@ def signature_from_dict(
     layer stores a failure that raised nothing as an error of type ``tracemend.FailedAssertion`` or
     ``tracemend.ErrorStatus`` without frames; that gets the same signature as the bare status.
     """
+    id_kind, kind, types, frame, tmpl = signature_parts(
+        error, status, entry_point, metadata, output, template
+    )
+    return signature_id(id_kind, types, frame, tmpl), kind, types, frame, tmpl
+
+
+def signature_parts(
+    error: dict[str, Any] | None,
+    status: str,
+    entry_point: str,
+    metadata: dict[str, Any] | None,
+    output: Any,
+    template_of: Callable[[str], str],
+) -> tuple[str, str, list[str], str | None, str]:
+    """(kind the id is computed with, kind, types, frame, template) of a stored failure."""
     status_message = ""
     is_status = error and error.get("type") in (FAILED_ASSERTION_TYPE, ERROR_STATUS_TYPE)
     if is_status and not error.get("frames") and not error.get("cause"):  # type: ignore[union-attr]
@@ -338,11 +177,11 @@ def signature_from_dict(
         for e in chain:
             msg = e.get("message") or ""
             if msg.strip():
-                tmpl = template(msg)
+                tmpl = template_of(msg)
                 break
         # An assertion that raised is still an assertion failure, for display; the id is the error's.
         kind = "failed_assertion" if status == "failed_assertion" else "exception"
-        return signature_id("exception", types, frame, tmpl), kind, types, frame, tmpl
+        return "exception", kind, types, frame, tmpl
     kind = "failed_assertion" if status == "failed_assertion" else "error_status"
     etype = FAILED_ASSERTION_TYPE if kind == "failed_assertion" else ERROR_STATUS_TYPE
     msg = status_message
@@ -364,6 +203,6 @@ def signature_from_dict(
             if isinstance(output.get(key), str):
                 msg = output[key]
                 break
-    tmpl = template(msg) if msg else ""
+    tmpl = template_of(msg) if msg else ""
     frame = entry_point or None
-    return signature_id(kind, [etype], frame, tmpl), kind, [etype], frame, tmpl
+    return kind, kind, [etype], frame, tmpl
