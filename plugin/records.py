@@ -157,6 +157,8 @@ class Signature(_Record):
     # ``module:function`` of the top in-app frame (never a line number).
     frame: str | None = None
     template: str
+    # The per-message signature ids the corpus pass joined into this group (the id is its oldest member's).
+    aliases: list[str] = Field(default_factory=list)
 
 
 class Finding(_Record):

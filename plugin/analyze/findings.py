@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tracemend.analyze.signatures import SIGNATURE_VERSION, merge_templates, signature_from_dict, signature_id
+from tracemend.analyze.grouping import group_family
+from tracemend.analyze.signatures import SIGNATURE_VERSION, signature_from_dict
 from tracemend.errors import AnalyzeError
 from tracemend.records import Finding, Signature
 from tracemend.store import Store, from_us, to_us
@@ -192,9 +193,10 @@ def analyze(
             )
 
     accs = _scan(store, base_start, deploy, until, n_hours, n_win_hours, rev if canary else None)
+    # First occurrences before the baseline come first: a merged group is keyed by its oldest member.
+    _first_revisions(store, accs, base_start - lookback, base_start)
     if merge:
         accs = _merge(accs)
-    _first_revisions(store, accs, base_start - lookback, base_start)
 
     # Baseline signatures first (same order as their rows), then the never-seen ones.
     keys = sorted(accs, key=lambda k: (accs[k].baseline == 0, k))
@@ -223,7 +225,7 @@ def analyze(
             continue
         findings.append(
             Finding(
-                signature=signature_record(key, acc.kind, acc.types, acc.frame, acc.template),
+                signature=signature_record(key, acc.kind, acc.types, acc.frame, acc.template, acc.aliases),
                 baseline_count=acc.baseline,
                 baseline_exposure=baseline_traces,
                 window_count=acc.window,
@@ -257,7 +259,14 @@ def analyze(
 SignatureParts = tuple[str, str, list[str], str | None, str, str]
 
 
-def signature_record(sid: str, kind: str, types: list[str], frame: str | None, template: str) -> Signature:
+def signature_record(
+    sid: str,
+    kind: str,
+    types: list[str],
+    frame: str | None,
+    template: str,
+    aliases: Iterable[str] = (),
+) -> Signature:
     return Signature(
         signature_id=sid,
         signature_version=SIGNATURE_VERSION,
@@ -265,6 +274,7 @@ def signature_record(sid: str, kind: str, types: list[str], frame: str | None, t
         exception_types=types,
         frame=frame,
         template=template,
+        aliases=sorted(set(aliases) - {sid}),
     )
 
 
@@ -353,21 +363,23 @@ def _scan(
 
 
 def _merge(accs: dict[str, _Acc]) -> dict[str, _Acc]:
-    """Join signatures whose templates differ only in a word slot that varies like a parameter."""
-    by_family: dict[tuple[str, tuple[str, ...], str | None], list[str]] = {}
+    """Join the signatures of one family (type chain and frame) that the corpus pass puts in one group.
+
+    The group keeps the id of its oldest member (``grouping.group_family``); the other members' ids
+    are its aliases.
+    """
+    by_family: dict[tuple[str, tuple[str, ...], str | None], dict[str, tuple[str, int]]] = {}
     for key, acc in accs.items():
-        by_family.setdefault((acc.id_kind, tuple(acc.types), acc.frame), []).append(key)
+        by_family.setdefault((acc.id_kind, tuple(acc.types), acc.frame), {})[key] = (acc.template, acc.first_us)
     out: dict[str, _Acc] = {}
-    for (base_kind, types, frame), keys in by_family.items():
-        mapping = merge_templates(accs[k].template for k in keys) if len(keys) > 1 else {}
-        for k in keys:
+    for members in by_family.values():
+        for k, (new_key, tmpl) in group_family(members).items():
             acc = accs[k]
-            tmpl = mapping.get(acc.template, acc.template)
-            new_key = k if tmpl == acc.template else signature_id(base_kind, list(types), frame, tmpl)
             into = out.get(new_key)
             if into is None:
-                acc.template = tmpl
-                out[new_key] = acc
+                into = out[new_key] = accs[new_key]
+                into.template = tmpl
+            if into is acc:
                 continue
             into.aliases |= acc.aliases
             into.hourly = [a + b for a, b in zip(into.hourly, acc.hourly, strict=True)]
@@ -375,6 +387,7 @@ def _merge(accs: dict[str, _Acc]) -> dict[str, _Acc]:
             into.window_canary += acc.window_canary
             into.baseline += acc.baseline
             into.examples = (into.examples + acc.examples)[:EXAMPLES]
+            into.baseline_examples = (into.baseline_examples + acc.baseline_examples)[:EXAMPLES]
             if acc.first_us < into.first_us:
                 into.first_us, into.first_revision = acc.first_us, acc.first_revision
             into.last_us = max(into.last_us, acc.last_us)
@@ -447,28 +460,29 @@ def list_signatures(
 
 
 def _merge_summaries(rows: Iterable[SignatureSummary]) -> list[SignatureSummary]:
-    families: dict[tuple[str, tuple[str, ...], str | None], list[SignatureSummary]] = {}
+    families: dict[tuple[str, tuple[str, ...], str | None], dict[str, SignatureSummary]] = {}
     for row in rows:
         s = row.signature
-        families.setdefault((row.id_kind, tuple(s.exception_types), s.frame), []).append(row)
+        families.setdefault((row.id_kind, tuple(s.exception_types), s.frame), {})[s.signature_id] = row
     out: dict[str, SignatureSummary] = {}
-    for (kind, types, frame), members in families.items():
-        mapping = merge_templates(r.signature.template for r in members) if len(members) > 1 else {}
-        for row in members:
-            tmpl = mapping.get(row.signature.template, row.signature.template)
-            if tmpl == row.signature.template:
-                key = row.signature.signature_id
-            else:
-                key = signature_id(kind, list(types), frame, tmpl)
-                row.signature = row.signature.model_copy(update={"signature_id": key, "template": tmpl})
+    for members in families.values():
+        groups = group_family({k: (r.signature.template, to_us(r.first_seen)) for k, r in members.items()})
+        for k, (key, tmpl) in groups.items():
+            row = members[k]
             into = out.get(key)
             if into is None:
-                out[key] = row
+                into = out[key] = members[key]
+                if into.signature.template != tmpl:
+                    into.signature = into.signature.model_copy(update={"template": tmpl})
+            if into is row:
                 continue
+            into.signature.aliases.append(k)
             into.count += row.count
             if row.first_seen < into.first_seen:
                 into.first_seen, into.first_revision = row.first_seen, row.first_revision
             if row.last_seen > into.last_seen:
                 into.last_seen, into.last_revision = row.last_seen, row.last_revision
             into.example_trace_ids = (into.example_trace_ids + row.example_trace_ids)[:EXAMPLES]
+    for row in out.values():
+        row.signature.aliases.sort()
     return list(out.values())

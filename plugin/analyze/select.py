@@ -6,10 +6,17 @@ from __future__ import annotations
 import json
 
 from tracemend.analyze.findings import analyze
+from tracemend.analyze.migrate import resolve_signature
 from tracemend.analyze.ungated import finding_from_store
 from tracemend.errors import AnalyzeError
-from tracemend.records import Finding
+from tracemend.records import Finding, Signature
 from tracemend.store import Store
+
+
+def names(signature: Signature, prefix: str) -> bool:
+    """Does ``prefix`` name this signature: its id or one of the per-message ids it joined?"""
+    prefix = prefix.strip().lower()
+    return any(i.startswith(prefix) for i in (signature.signature_id, *signature.aliases))
 
 
 def finding_from_json(text: str, *, signature: str | None = None) -> Finding:
@@ -27,7 +34,7 @@ def finding_from_json(text: str, *, signature: str | None = None) -> Finding:
         except ValueError as exc:
             raise AnalyzeError(f"not a Finding: {str(exc).splitlines()[0]}") from None
     if signature:
-        findings = [f for f in findings if f.signature.signature_id.startswith(signature.strip().lower())]
+        findings = [f for f in findings if names(f.signature, signature)]
     flagged = [f for f in findings if f.verdict != "noise"] or findings
     if not flagged:
         raise AnalyzeError("no finding in the file" + (f" for signature {signature!r}" if signature else ""))
@@ -51,8 +58,14 @@ def select_finding(
             analysis = analyze(store)
         except AnalyzeError:
             analysis = None
-        prefix = signature.strip().lower()
-        for f in analysis.findings if analysis is not None else []:
-            if f.signature.signature_id.startswith(prefix) and f.example_trace_ids:
+        findings = [f for f in (analysis.findings if analysis is not None else []) if f.example_trace_ids]
+        for f in findings:
+            if names(f.signature, signature):
+                return f
+        # An id the window's grouping does not show: a member joined over the whole store, or version 1.
+        resolved = resolve_signature(store, signature)
+        members = resolved.members if resolved is not None else set()
+        for f in findings:
+            if {f.signature.signature_id, *f.signature.aliases} & members:
                 return f
     return finding_from_store(store, trace_id=trace_id, signature=signature)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tracemend.analyze.findings import signature_record, signed_failures
+from tracemend.analyze.findings import signed_failures
+from tracemend.analyze.migrate import resolve_signature
 from tracemend.analyze.signatures import signature_of
 from tracemend.errors import AnalyzeError
-from tracemend.records import Finding, Signature
+from tracemend.records import Finding
 from tracemend.store import Store
 
 EXAMPLES = 5
@@ -22,7 +23,8 @@ EXAMPLES = 5
 
 def finding_from_store(store: Store, *, trace_id: str | None = None, signature: str | None = None) -> Finding:
     """The finding of ``trace_id``'s signature (that trace first among the examples), or of the signature
-    whose id starts with ``signature``."""
+    whose id (or one of whose aliases, or a version-1 id of whose failures) starts with ``signature``.
+    The counts are the whole group's, as the corpus pass joins it over the store."""
     first = None
     if trace_id:
         first = store.get_trace(trace_id, with_spans=False)
@@ -36,17 +38,15 @@ def finding_from_store(store: Store, *, trace_id: str | None = None, signature: 
     else:
         raise AnalyzeError("give a trace id or a signature")
 
-    sig: Signature | None = None
-    failures: list[tuple[str, str | None]] = []  # (trace id, commit), oldest first
-    for tid, _t_us, commit, (sid, kind, types, frame, tmpl, _id_kind) in signed_failures(store):
-        # A prefix picks the first signature it matches; from then on only that one counts.
-        if not sid.startswith(wanted if sig is None else sig.signature_id):
-            continue
-        if sig is None:
-            sig = signature_record(sid, kind, types, frame, tmpl)
-        failures.append((tid, commit))
-    if sig is None:
+    resolved = resolve_signature(store, wanted)
+    if resolved is None:
         raise AnalyzeError(f"no failing trace with signature {wanted!r}")
+    sig = resolved.group.signature
+    members = resolved.members
+    failures: list[tuple[str, str | None]] = []  # (trace id, commit), oldest first
+    for tid, _t_us, commit, (sid, *_rest) in signed_failures(store):
+        if sid in members:
+            failures.append((tid, commit))
 
     per_rev = Counter(commit or "unknown" for _tid, commit in failures)
     head = failures[-1][1]
