@@ -56,7 +56,14 @@ class SpanRecord:
         "trace_attrs",
         "closed_early",
         "tb",
+        # Set on a trace's root: DROPPED when a span of the trace met a full queue (the writer then drops
+        # the whole trace), WRITTEN once the writer stored the root (later spans of it go straight in).
+        "fate",
     )
+
+
+DROPPED = "dropped"
+WRITTEN = "written"
 
 
 class RecorderState:
@@ -72,6 +79,8 @@ class RecorderState:
         "logged",
         "lock",
         "config_types",
+        "failed",
+        "lost",
     )
 
     def __init__(self) -> None:
@@ -87,15 +96,30 @@ class RecorderState:
         # Classes recognised as an agent's config: tracemend.Config registers itself when first imported,
         # and opik.Config is added once the app has imported opik.
         self.config_types: tuple[type, ...] = ()
+        # Spans the writer could not serialise (a bug in the recorder), and spans lost because the store
+        # could not take them (I/O error, disk full, unusable file): counted apart from queue-full drops.
+        self.failed = 0
+        self.lost = 0
 
     def count_dropped(self, n: int) -> None:
         with self.lock:
             self.dropped += n
 
+    def drop(self, rec: SpanRecord) -> None:
+        """The queue is full: drop ``rec`` and, with it, the rest of its trace (no orphan spans)."""
+        with self.lock:
+            self.dropped += 1
+        try:
+            rec.root.fate = DROPPED
+        except AttributeError:
+            pass
+
     def reset(self) -> None:
         """Recording on, default queue size, an empty queue and zero counters (the writer is left alone)."""
         self.queue.clear()
         self.dropped = 0
+        self.failed = 0
+        self.lost = 0
         self.internal_errors = 0
         self.logged.clear()
         self.on = True
@@ -107,6 +131,8 @@ class RecorderState:
         self.lock = threading.Lock()
         self.started = False
         self.dropped = 0
+        self.failed = 0
+        self.lost = 0
 
 
 STATE = RecorderState()
