@@ -19,22 +19,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tracemend.capture.redact import REDACTED, Redactor
+from tracemend.capture.redact import REDACTED, Redactor, valid_text
+
+__all__ = ["REPR_LIMIT", "Encoder", "valid_text"]
 
 REPR_LIMIT = 500
 _SCRUB_MARGIN = 512
 _MAX_INT_BITS = 4000 * 3  # about 3600 decimal digits
-
-
-def valid_text(text: str) -> str:
-    """``text`` as valid UTF-8: lone surrogates (from JSON ``"\\ud83d"`` or ``surrogateescape``) escaped."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
 
 
 class Encoder:

@@ -16,9 +16,10 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 REDACTED = "[REDACTED]"
+_R = TypeVar("_R")
 
 # Key names whose values are secrets. A name matches when one of these words is a whole component of it
 # (split on _ - . and case), so "api_key" and "OPENAI_API_KEY" match while "max_tokens" does not.
@@ -97,7 +98,18 @@ _CACHE_LIMIT = 8192
 _CACHEABLE = 96  # strings up to this size are remembered: field values and keys repeat
 
 
-def _aws_or_azure_key(text: str) -> bool:
+def valid_text(text: str) -> str:
+    """``text`` as valid UTF-8: lone surrogates (from JSON ``"\\ud83d"`` or ``surrogateescape``) escaped."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _aws_or_azure_key(whole: str, text: str) -> bool:
     if len(text) == 88 and text.endswith("==") and "=" not in text[:86]:
         return True
     return len(text) == 40 and _mixed_like_a_key(text)
@@ -116,7 +128,7 @@ def _mixed_like_a_key(text: str) -> bool:
     return has_upper and has_lower and has_other
 
 
-def _basic_credentials(token: str) -> bool:
+def _basic_credentials(whole: str, token: str) -> bool:
     """``Basic <token>`` is a credential when the token decodes to ``user:password``."""
     try:
         decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
@@ -125,13 +137,25 @@ def _basic_credentials(token: str) -> bool:
     return b":" in decoded
 
 
-def _bearer_token(token: str) -> bool:
+def _bearer_token(whole: str, token: str) -> bool:
     # "bearer instruments" is prose; tokens carry digits or punctuation.
     return any(ch.isdigit() or ch in "._~+/=-" for ch in token)
 
 
-_CHECKS: dict[str, Callable[[str], bool]] = {
+_FILE_NAME = re.compile(
+    r"\.(?:py|txt|md|rst|json|ya?ml|toml|cfg|ini|conf|log|csv|html?|js|ts|sh|lock|example|sample|template)\W*$",
+    re.IGNORECASE,
+)
+
+
+def _pair_key(whole: str, value: str) -> bool:
+    # "secret.txt: outside the repository" names a file, not a secret.
+    return not _FILE_NAME.search(whole[: len(whole) - len(value)].rstrip(" \t:=\"'"))
+
+
+_CHECKS: dict[str, Callable[[str, str], bool]] = {
     "aws_or_azure_key": _aws_or_azure_key,
+    "key_value_pair": _pair_key,
     "basic_auth": _basic_credentials,
     "bearer": _bearer_token,
 }
@@ -212,7 +236,9 @@ class Redactor:
     # --- text ----------------------------------------------------------------------------------------
 
     def scrub(self, text: str) -> str:
-        """``text`` with every secret-shaped part replaced by ``[REDACTED]``."""
+        """``text`` with every secret-shaped part replaced by ``[REDACTED]`` (and made valid UTF-8)."""
+        if not text.isascii():
+            text = valid_text(text)
         if len(text) > _CACHEABLE:
             return self._scrub(text)
         hit = self._scrub_cache.get(text)
@@ -237,11 +263,11 @@ class Redactor:
         whole = match.group(0)
         if not has_group:
             check = _CHECKS.get(kind)
-            return whole if check is not None and not check(whole) else REDACTED
+            return whole if check is not None and not check(whole, whole) else REDACTED
         group = self._groups["s" + name[1:]]
         secret = match.group(group)
         check = _CHECKS.get(kind)
-        if check is not None and not check(secret):
+        if check is not None and not check(whole[: match.end(group) - match.start()], secret):
             return whole
         start, end = match.start(group) - match.start(), match.end(group) - match.start()
         return whole[:start] + REDACTED + whole[end:]
@@ -271,7 +297,7 @@ class Redactor:
             out: dict[Any, Any] = {}
             for k, v in value.items():
                 if isinstance(k, str):
-                    secret, k = self.key(k)
+                    secret, k = self.key(valid_text(k))
                     if secret:
                         out[k] = REDACTED
                         continue
@@ -280,6 +306,13 @@ class Redactor:
         if isinstance(value, list | tuple):
             return type(value)(self.redact(v, _depth + 1) for v in value)
         return value
+
+
+def redact_record(record: _R, redactor: Redactor | None) -> _R:
+    """A pydantic record (a trace built outside the writer, say) with every string redacted."""
+    if redactor is None:
+        return record
+    return type(record).model_validate(redactor.redact(record.model_dump(mode="json")))
 
 
 _default: tuple[tuple[Any, ...], Redactor | None] | None = None
