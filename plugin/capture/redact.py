@@ -188,11 +188,26 @@ def _re2_compile(pattern: str) -> Any:
 class Redactor:
     """The default secret keys and shapes plus the user's (``redact_keys``, ``redact_patterns``)."""
 
-    def __init__(self, keys: Iterable[str] = (), patterns: Iterable[str] = ()) -> None:
+    def __init__(
+        self, keys: Iterable[str] = (), patterns: Iterable[str] = (), *, engine: str = "auto"
+    ) -> None:
+        """``engine``: "auto" (RE2 when it takes every pattern, else Python's re), "re2" or "re"."""
+        keys, patterns = tuple(keys), tuple(patterns)
         words = sorted({w.lower() for w in (*DEFAULT_SECRET_KEYS, *keys)}, key=len, reverse=True)
         alternatives = "|".join(re.escape(w).replace("_", "[_\\-.]?") for w in words)
         self._key_re = re.compile(rf"(?:^|[_\-.])(?:{alternatives})(?:$|[_\-.])")
         shapes = [*SECRET_SHAPES, *((f"user_{i}", p) for i, p in enumerate(patterns))]
+        if keys:  # the user's key names count in free text too: "ssn=…"
+            own = "|".join(re.escape(k).replace("_", "[_\\-.]?") for k in keys)
+            shapes = [
+                (
+                    kind,
+                    pattern.replace(_PAIR_WORDS, f"{_PAIR_WORDS}|{own}")
+                    if kind == "key_value_pair"
+                    else pattern,
+                )
+                for kind, pattern in shapes
+            ]
         parts = []
         self._kinds: dict[str, tuple[str, bool]] = {}
         for index, (kind, pattern) in enumerate(shapes):
@@ -207,7 +222,9 @@ class Redactor:
         self._groups = self._value_re.groupindex
         # The same expression in RE2 when it is installed and takes every pattern: a linear-time scan about
         # ten times faster than re's, which tries each alternative at each position.
-        self._fast = _re2_compile(combined)
+        self._fast = _re2_compile(combined) if engine != "re" else None
+        if engine == "re2" and self._fast is None:
+            raise ValueError("RE2 is not installed or does not accept every pattern")
         # Scanning many strings joined by newlines finds whatever each would alone, unless a pattern is
         # anchored to the start or end of a string.
         self._joinable = self._fast is not None and not any(_anchored(p) for p in patterns)
