@@ -121,9 +121,12 @@ class Writer:
             "at that path (logged once)",
             self._path,
         )
-        # Safe: SQLite skips the checkpoint (and so the removal of the WAL file by name, which may belong to
-        # a new store at the path by now) when the database file it has open was unlinked or replaced.
+        # The WAL file at the path may still be the old store's (a file moved over the store leaves it
+        # there), and the new store would read its frames: empty it through the old connection first.
+        # Closing is then safe: SQLite skips the checkpoint and the removal of the WAL file by name (which
+        # may belong to a new store by now) when the database file it has open was unlinked or replaced.
         try:
+            self._store.release_wal()
             self._store.close()
         except Exception:
             pass

@@ -126,6 +126,18 @@ class Store:
         with self._lock:
             self._conn.close()
 
+    def release_wal(self) -> None:
+        """Move this connection's WAL into its database file and empty the WAL file.
+
+        For a store file that was replaced under the connection: the WAL file at the path is still this
+        connection's, and a new connection would read its frames as if they were the new file's.
+        """
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error:
+                pass
+
     def __enter__(self) -> Store:
         return self
 
