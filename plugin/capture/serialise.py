@@ -127,7 +127,7 @@ class Clock:
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{rest // 1000:06d}+00:00"
+        return "%s.%06d+00:00" % (self._prefix, rest // 1000)  # noqa: UP031 (faster than a format spec)
 
 
 class RowBuilder:
@@ -186,17 +186,18 @@ class RowBuilder:
         encoder.texts = built.texts
         enc = encoder.encode
         spec = rec.spec
-        trace_id = f"{rec.trace_id:032x}"
-        span_id = f"{rec.span_id:016x}"
-        parent_id = f"{rec.parent_id:016x}" if rec.parent_id else None
-        exc = getattr(rec, "exc", None)
+        # bytes.hex() formats ids about twice as fast as format specs do.
+        trace_id = rec.trace_id.to_bytes(16, "big").hex()
+        span_id = rec.span_id.to_bytes(8, "big").hex()
+        parent_id = rec.parent_id.to_bytes(8, "big").hex() if rec.parent_id else None
+        exc = rec.exc
         error_dump = None
         if exc is not None:
-            error = error_info(exc, self.classifier, getattr(rec, "tb", None), text=self._message)
+            error = error_info(exc, self.classifier, rec.tb, text=self._message)
             error_dump = error.model_dump()
         inp = enc(bind(rec)) if spec.capture_input else None
         out = enc(getattr(rec, "result", None)) if spec.capture_output and exc is None else None
-        attrs = getattr(rec, "attrs", None)
+        attrs = rec.attrs
         name = spec.name
         attributes: dict[str, Any] = {}
         if attrs:
@@ -204,9 +205,9 @@ class RowBuilder:
                 attrs = dict(attrs)
                 name = encoder.text(str(attrs.pop("__name__")), MAX_TAG)
             attributes = enc(attrs)
-        if getattr(rec, "closed_early", False):
+        if rec.closed_early:
             attributes["closed_early"] = True
-        cfg_obj = getattr(rec, "config", None)
+        cfg_obj = rec.config
         cfg = cfg_hash = None
         if cfg_obj is not None:
             cfg, cfg_hash = self._config(cfg_obj, built)
@@ -257,7 +258,7 @@ class RowBuilder:
         # The root span closes the trace: its row carries the trace-level facts.
         encoder = self.encoder
         spec = rec.spec
-        t_attrs = getattr(rec, "trace_attrs", None) or {}
+        t_attrs = rec.trace_attrs or {}
         status = t_attrs.get("status") or ("error" if error_dump is not None else "ok")
         if error_dump is None and status != "ok":
             kind = "FailedAssertion" if status == "failed_assertion" else "ErrorStatus"

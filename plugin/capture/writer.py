@@ -15,15 +15,21 @@ Nothing is lost silently, and a trace is kept or lost whole:
 
 Redaction: with RE2 installed, strings are collected while encoding and a whole batch is scanned at once;
 only spans where something looked secret are encoded again, scrubbing each string.
+
+Two threads share the work: the writer thread serialises a batch while a store thread commits the previous
+one (SQLite releases the GIL while it works), so the two costs overlap instead of adding up.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tracemend.capture.encode import Encoder
@@ -38,7 +44,41 @@ from tracemend.store import Store, StoreError
 logger = logging.getLogger("tracemend")
 
 POLL_SECONDS = 0.05
-BATCH = 2000
+# At most this many spans per transaction: a backlog is written in large ones (each random-keyed index
+# page is then rewritten once for many rows); an idle app's spans go in small ones.
+BATCH = 10_000
+
+
+class StoreStage:
+    """Runs store jobs in order on a thread of its own; at most two wait, so serialising never runs far ahead."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue(maxsize=2)
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="tracemend-store", daemon=True)
+                    self._thread.start()
+        self._jobs.put(job)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except Exception:
+                internal_error("the store thread")
+            finally:
+                self._jobs.task_done()
+
+    def wait(self) -> None:
+        """Return once every job submitted so far has run."""
+        if self._thread is not None:
+            self._jobs.join()
 
 
 class Writer:
@@ -73,7 +113,17 @@ class Writer:
         self._pending: dict[int, list[SpanRecord]] = {}
         self._pending_count = 0
         # Where the writer's time goes (nanoseconds), for bench/overhead.py.
-        self.timings = {"serialise_ns": 0, "redact_ns": 0, "store_ns": 0, "spans": 0, "rescanned": 0}
+        # Wall and thread-CPU nanoseconds per stage (the redaction scan is part of serialising).
+        self.timings = {
+            "serialise_ns": 0,
+            "serialise_cpu_ns": 0,
+            "redact_ns": 0,
+            "store_ns": 0,
+            "store_cpu_ns": 0,
+            "spans": 0,
+            "rescanned": 0,
+        }
+        self._stage = StoreStage()
         self._writer_id = f"{os.uname().nodename}:{os.getpid()}:{int(time.time() * 1000)}"
 
     @property
@@ -135,21 +185,23 @@ class Writer:
 
     def close(self) -> None:
         with self._drain_lock:
+            self._stage.wait()
             if self._store is not None:
                 self._store.close()
                 self._store = None
 
     # --- draining --------------------------------------------------------------------------------------
 
-    def drain(self, limit: int | None = None, *, final: bool = False) -> int:
-        """Write what is queued (at most ``limit`` spans); returns the number of spans written.
+    def drain(self, limit: int | None = None, *, final: bool = False, wait: bool = False) -> int:
+        """Write what is queued (at most ``limit`` spans).
 
-        ``final`` also writes spans still waiting for their trace's root (a flush: the root may never come).
+        ``final`` also writes spans still waiting for their trace's root (a flush: the root may never come);
+        ``wait`` returns only once the store has committed everything, with the number of spans written.
         """
-        total = 0
         queue = STATE.queue
         left = len(queue) if limit is None else limit
         with self._drain_lock:
+            before = self.written
             while queue and (limit is None or left > 0):
                 batch = []
                 popleft = queue.popleft
@@ -159,12 +211,14 @@ class Writer:
                 except IndexError:
                     pass
                 left -= len(batch)
-                total += self._write(self._gather(batch))
+                self._write(self._gather(batch))
             if final and self._pending:
-                total += self._write(self._gather([], final=True))
+                self._write(self._gather([], final=True))
             if STATE.dropped != self._reported_dropped:
-                self._write_stats()
-        return total
+                self._stage.submit(self._commit_stats)
+            if wait:
+                self._stage.wait()
+            return self.written - before
 
     def has_news(self) -> bool:
         """Drops the store has not been told about yet."""
@@ -178,7 +232,7 @@ class Writer:
         dropped = 0
         for rec in batch:
             root = rec.root
-            fate = getattr(root, "fate", None)
+            fate = root.fate
             if fate is DROPPED:
                 dropped += 1
             elif rec is root:
@@ -194,7 +248,7 @@ class Writer:
                 self._pending_count += 1
         if pending:
             for key, recs in list(pending.items()):
-                if getattr(recs[0].root, "fate", None) is DROPPED:
+                if recs[0].root.fate is DROPPED:
                     del pending[key]
                     self._pending_count -= len(recs)
                     dropped += len(recs)
@@ -254,17 +308,25 @@ class Writer:
             built = kept
         return built
 
-    def _write(self, ready: list[SpanRecord]) -> int:
+    def _write(self, ready: list[SpanRecord]) -> None:
         if not ready:
-            return 0
+            return
         if not self._code_read:
             self._code_read = True
             self._builder.set_code_version(read_code_version())
-        started = time.perf_counter_ns()
+        started, cpu = time.perf_counter_ns(), time.thread_time_ns()
         built = self._build(ready)
         self.timings["serialise_ns"] += time.perf_counter_ns() - started
+        self.timings["serialise_cpu_ns"] += time.thread_time_ns() - cpu
         if not built:
-            return 0
+            return
+        for b in built:
+            if b.trace is not None:
+                b.rec.fate = WRITTEN  # handed to the store: the trace's later spans go straight after it
+        self._stage.submit(functools.partial(self._commit, built))
+
+    def _commit(self, built: list[Built]) -> None:
+        """One batch in one transaction (on the store thread), with the writer's counts."""
         traces = [b.trace for b in built if b.trace is not None]
         spans = [b.span for b in built]
         configs = list({row[0]: row for b in built for row in b.configs}.values())
@@ -272,29 +334,26 @@ class Writer:
         store = self._open_store()
         if store is None:
             self._lose(built, self._store_error or "the store cannot be opened")
-            return 0
+            return
         written = self.written + len(spans)
         dropped = STATE.dropped
         writer = (self._writer_id, os.getpid(), time.time_ns() // 1000, written, dropped)
-        started = time.perf_counter_ns()
+        started, cpu = time.perf_counter_ns(), time.thread_time_ns()
         try:
             store.write_rows(traces, spans, configs, writer)
         except (sqlite3.Error, StoreError, OSError) as exc:
             self._lose(built, f"{type(exc).__name__}: {exc}")
-            return 0
+            return
         except Exception as exc:
             internal_error("writing to the store")
             self._lose(built, f"{type(exc).__name__}: {exc}")
-            return 0
+            return
         finally:
             self.timings["store_ns"] += time.perf_counter_ns() - started
+            self.timings["store_cpu_ns"] += time.thread_time_ns() - cpu
         self.written = written
         self._reported_dropped = dropped
         self.timings["spans"] += len(spans)
-        for b in built:
-            if b.trace is not None:
-                b.rec.fate = WRITTEN
-        return len(spans)
 
     def _lose(self, built: list[Built], reason: str) -> None:
         """Spans the store could not take: counted as lost (not as queue-full drops), logged once per reason."""
@@ -312,7 +371,10 @@ class Writer:
             reason,
         )
 
-    def _write_stats(self) -> None:
+    def _commit_stats(self) -> None:
+        """The writers row alone: drops the store has not been told about (on the store thread)."""
+        if STATE.dropped == self._reported_dropped:
+            return
         self._check_store()
         store = self._open_store()
         if store is None:
@@ -386,7 +448,7 @@ def flush() -> int:
         return 0
     try:
         # Only what was queued when flush was called: a producer still running cannot keep it here forever.
-        return get_writer().drain(limit=queued, final=True)
+        return get_writer().drain(limit=queued, final=True, wait=True)
     except Exception:
         internal_error("flush")
         return 0

@@ -30,6 +30,7 @@ from tracemend.store.schema import (
 )
 
 _SQLITE_READONLY, _SQLITE_CANTOPEN = 8, 14
+CACHE_KIB = 32 * 1024
 
 
 def _cannot_write(exc: sqlite3.Error) -> bool:
@@ -72,6 +73,9 @@ class Store:
             self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             retry_busy(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            # Trace ids are random, so each batch updates index pages all over a large store; a cache that
+            # holds them (up to 32 MiB, used only as the store grows) halves the writer's SQLite time there.
+            self._conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             retry_busy(self._migrate)
         except sqlite3.DatabaseError as exc:
             if hasattr(self, "_conn"):
