@@ -26,6 +26,7 @@ import functools
 import logging
 import os
 import queue
+import re
 import sqlite3
 import threading
 import time
@@ -47,6 +48,30 @@ POLL_SECONDS = 0.05
 # At most this many spans per transaction: a backlog is written in large ones (each random-keyed index
 # page is then rewritten once for many rows); an idle app's spans go in small ones.
 BATCH = 10_000
+
+
+def _redactor(settings: Settings) -> Redactor | None:
+    """configure()'s keys and patterns and the project's ``[tool.tracemend] redact_keys``/``redact_patterns``."""
+    if not settings.redact:
+        return None
+    keys, patterns = list(settings.redact_keys), list(settings.redact_patterns)
+    try:
+        from tracemend.settings import get
+
+        keys += [k for k in get("redact_keys") if k not in keys]
+        patterns += [p for p in get("redact_patterns") if p not in patterns]
+    except Exception:  # a broken pyproject.toml must not stop recording; configure()'s lists still apply
+        internal_error("reading redact_keys / redact_patterns")
+    usable = []
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+            usable.append(pattern)
+        except re.error as exc:
+            logger.error(
+                "tracemend: redact pattern %r is not a regular expression (%s); ignored", pattern, exc
+            )
+    return Redactor(keys, usable)
 
 
 class StoreStage:
@@ -94,7 +119,7 @@ class Writer:
         self._identity: tuple[int, int] | None = None
         self._code_read = False
         self._logged: set[str] = set()
-        self.redactor = Redactor(settings.redact_keys, settings.redact_patterns) if settings.redact else None
+        self.redactor = _redactor(settings)
         self._batched = self.redactor is not None and self.redactor.batched
         self._encoder = Encoder(
             redactor=self.redactor,
