@@ -41,18 +41,75 @@ def _node_at(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
     return node
 
 
-def load_case(path: Path | str) -> RegressionCase:
-    path = Path(path)
+# Bounds on what a case file may ask of the parser: its size, how deep it nests, and how many values it holds
+# once aliases are expanded (a few lines of nested aliases can stand for billions of values).
+MAX_CASE_BYTES = 1_000_000
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_bounds(root: yaml.Node, path: Path) -> None:
+    """Refuse a document that refers to itself, nests past MAX_DEPTH or expands past MAX_VALUES.
+
+    Walks the composed node tree, where an alias is the very node it names, so each node is sized once.
+    """
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        kids = _children(node)
+        if finished:
+            active.discard(key)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            height[key] = 1 + max((height[id(k)] for k in kids), default=0)
+            if size[key] > MAX_VALUES:
+                raise CaseFileError(
+                    path, _line(node), f"expands to more than {MAX_VALUES} values (aliases); refused"
+                )
+            if height[key] > MAX_DEPTH:
+                raise CaseFileError(path, _line(node), f"nests deeper than {MAX_DEPTH} levels; refused")
+            continue
+        if key in size:
+            continue
+        active.add(key)
+        stack.append((node, True))
+        for kid in kids:
+            if id(kid) in active:
+                raise CaseFileError(path, _line(kid), "an alias refers to a value that contains it; refused")
+            if id(kid) not in size:
+                stack.append((kid, False))
+
+
+def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
+    """One YAML document from ``path``, bounded (size, depth, aliases): (its node tree, its data)."""
     try:
+        size = path.stat().st_size
+        if size > MAX_CASE_BYTES:
+            raise CaseFileError(path, None, f"{size} bytes; a case file may hold at most {MAX_CASE_BYTES}")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CaseFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CaseFileError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
-        # One parse (libyaml when available): the node tree gives line numbers for errors, the data is
-        # constructed from it.
+        # One parse (libyaml when available): the node tree gives line numbers for errors and is checked
+        # against the bounds; the data is constructed from it.
         loader = _Loader(text)
         try:
             root = loader.get_single_node()
+            if root is not None:
+                _check_bounds(root, path)
             data = loader.construct_document(root) if root is not None else None
         finally:
             loader.dispose()
@@ -61,6 +118,14 @@ def load_case(path: Path | str) -> RegressionCase:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise CaseFileError(path, line, f"invalid YAML: {problem}") from None
+    except RecursionError:
+        raise CaseFileError(path, None, f"nests deeper than {MAX_DEPTH} levels; refused") from None
+    return root, data
+
+
+def load_case(path: Path | str) -> RegressionCase:
+    path = Path(path)
+    root, data = read_yaml(path)
     if not isinstance(data, dict):
         raise CaseFileError(path, 1, "a regression case must be a mapping (name, entry_point, input, ...)")
     try:
@@ -116,7 +181,8 @@ def case_to_data(case: RegressionCase) -> dict[str, Any]:
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # files we write never use aliases (readers of them may refuse aliases)
 
 
 def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
@@ -172,10 +238,7 @@ def load_cases(path: Path | str) -> list[tuple[Path, RegressionCase]]:
         raise CaseFileError(path, None, "no such file or folder")
     out: list[tuple[Path, RegressionCase]] = []
     for file in [path] if path.is_file() else iter_case_files(path):
-        try:
-            data = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise CaseFileError(file, None, f"not readable YAML ({exc})") from exc
+        _, data = read_yaml(file)
         if isinstance(data, dict) and isinstance(data.get("cases"), list):
             data = data["cases"]
         entries = [] if data is None else data if isinstance(data, list) else [data]

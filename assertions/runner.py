@@ -8,6 +8,7 @@ case costs no model calls.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,17 +66,25 @@ def _error_expected(result: CaseResult) -> bool:
 
 def run_entry_point(case: RegressionCase) -> tuple[CallOutcome | None, str | None]:
     """Call the case's entry point with its recorded input and config; (outcome, setup error)."""
-    from tracemend import replay
+    from tracemend import replay, settings
+    from tracemend.errors import ConfigError
+    from tracemend.project import project_root
 
     try:
+        # A case file is input from whoever can open a pull request: it may only call the project's code.
+        root = project_root()
+        check = functools.partial(
+            replay.check_project_code, root=root, allow=settings.get("allow_entry_points", root=root)
+        )
         fn, args, kwargs = replay.prepare_call(
             case.entry_point,
             case.input,
             config=case.config,
             config_class=case.config_class,
             config_param=case.config_param,
+            check=check,
         )
-    except replay.ReplayError as exc:
+    except (replay.ReplayError, ConfigError) as exc:
         return None, f"cannot rerun {case.entry_point}: {exc}"
     start = time.perf_counter()
     try:

@@ -10,6 +10,13 @@ this same run. Two loops per scenario:
 
 Also the import cost of ``tracemend`` and ``opik``: the median over fresh interpreters of the time to
 import the package (without ``-X importtime``, which slows imports down itself).
+
+Then the writer: can it keep up? Paced at a target rate (bursts every millisecond, the producer sleeping in
+between as an app waiting on I/O does), for a few seconds per rate, with one-span traces and with five-span
+traces (an agent and four calls): spans/s produced, spans dropped, the caller's µs/call, and where the
+writer's time went (serialising, redaction scan, SQLite) per span. The highest rate with no drop is the
+writer's sustained rate. ``--baseline DIR`` runs the same rates with tracemend from another checkout (for
+example ``git archive <commit> plugin | tar -x -C DIR``), in the same run. ``--writer-only`` skips the rest.
 """
 
 from __future__ import annotations
@@ -25,6 +32,11 @@ import time
 from typing import Any
 
 SCENARIOS = ("bare", "tracemend", "disabled", "otel", "opik")
+WRITER_RATES = (20_000, 50_000, 100_000, 150_000)  # spans per second
+WRITER_SECONDS = 3.0
+WRITER_SHAPES = ("1-span", "5-span")
+DRAIN_SPANS = 20_000
+DRAIN_RUNS = 3
 TIGHT_BATCH = 100
 TIGHT_BATCHES = 400
 TIGHT_BUDGET_S = 10.0
@@ -123,6 +135,189 @@ def measure(scenario: str) -> dict[str, Any]:
     return {"tight": statistics.median(batches), "paced": statistics.median(paced), **extra}
 
 
+def measure_writer(shape: str, rate: int) -> dict[str, Any]:
+    """Produce ``rate`` spans/s for WRITER_SECONDS in 1 ms bursts, then flush; what was written and dropped."""
+    import tracemend
+
+    @tracemend.track(kind="tool")
+    def call(x: int, label: str) -> int:
+        return x + len(label)
+
+    @tracemend.track(kind="agent")
+    def agent(x: int, label: str) -> int:
+        return sum(call(x + k, label) for k in range(4))
+
+    fn, spans_per_call = (_traced_workload(tracemend), 1) if shape == "1-span" else (agent, 5)
+    for i in range(200):  # warm up: the writer thread starts, the store is created
+        fn(i, "warm")
+    tracemend.flush()
+    base = tracemend.stats()
+    per_burst = max(1, round(rate / spans_per_call / 1000))
+    clock = time.perf_counter_ns
+    call_ns: list[int] = []
+    produced = 0
+    started = clock()
+    deadline = started + int(WRITER_SECONDS * 1e9)
+    next_burst = started
+    while next_burst < deadline:
+        t0 = clock()
+        for i in range(per_burst):
+            fn(i, "question")
+        call_ns.append((clock() - t0) // per_burst)
+        produced += per_burst * spans_per_call
+        next_burst += 1_000_000
+        pause = next_burst - clock()
+        if pause > 0:
+            time.sleep(pause / 1e9)
+    elapsed = (clock() - started) / 1e9
+    tracemend.flush()
+    drained = (clock() - started) / 1e9
+    stats = tracemend.stats()
+    out = {
+        "produced": produced,
+        "rate": produced / elapsed,
+        "written": stats["written"] - base["written"],
+        "dropped": stats["dropped"] - base["dropped"],
+        "lost": stats.get("lost", 0) + stats.get("failed", 0),
+        "span_us": statistics.median(call_ns) / 1000 / spans_per_call,
+        "drain_s": drained - elapsed,
+        "source": tracemend.__file__,
+    }
+    from tracemend.capture import writer as writer_module
+
+    timings = getattr(writer_module.active_writer(), "timings", None)
+    if timings and timings.get("spans"):
+        n = timings["spans"]
+        out.update({k: timings[k] / n / 1000 for k in ("serialise_ns", "redact_ns", "store_ns")})
+    return out
+
+
+def measure_drain(shape: str, spans: int) -> dict[str, Any]:
+    """The writer's capacity: ``spans`` queued while no writer runs, then one flush. CPU time of the whole
+    process per span (both writer threads; the machine's load inflates it far less than wall time)."""
+    import tracemend
+    from tracemend.capture.state import STATE
+
+    STATE.started = True  # no writer thread: the flush below does all the work
+    tracemend.configure(queue_size=spans + 100)
+
+    @tracemend.track(kind="tool")
+    def call(x: int, label: str) -> int:
+        return x + len(label)
+
+    @tracemend.track(kind="agent")
+    def agent(x: int, label: str) -> int:
+        return sum(call(x + k, label) for k in range(4))
+
+    fn, per_call = (_traced_workload(tracemend), 1) if shape == "1-span" else (agent, 5)
+    fn(0, "warm")
+    tracemend.flush()  # the store exists, the writer is built
+    for i in range(spans // per_call):
+        fn(i, "question")
+    cpu, wall = time.process_time(), time.perf_counter()
+    written = tracemend.flush()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    out = {"written": written, "cpu_us": cpu / written * 1e6, "wall_rate": written / wall}
+    from tracemend.capture import writer as writer_module
+
+    timings = getattr(writer_module.active_writer(), "timings", None)
+    if timings and "serialise_cpu_ns" in timings:
+        out["serialise_cpu_us"] = timings["serialise_cpu_ns"] / written / 1000
+        out["redact_us"] = timings["redact_ns"] / written / 1000
+        out["store_cpu_us"] = timings["store_cpu_ns"] / written / 1000
+    return out
+
+
+def _traced_workload(tracemend: Any) -> Any:
+    return tracemend.track(_workload)
+
+
+def run_writer(
+    shape: str, rate: int, db: str, baseline: str | None, mode: str = "--writer-rate"
+) -> dict[str, Any]:
+    env = {**os.environ, "TRACEMEND_DB": db, "TRACEMEND_CODE_VERSION": "bench"}
+    env.pop("TRACEMEND_DISABLED", None)
+    if baseline:
+        env["PYTHONPATH"] = baseline + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run(
+        [sys.executable, __file__, "--writer-shape", shape, mode, str(rate)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"writer {shape} at {rate}/s failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def baseline_path(checkout: str, tmp: str) -> str:
+    """A folder on which ``import tracemend`` finds ``<checkout>/plugin`` (the package's folder there)."""
+    link = os.path.join(tmp, "baseline", "tracemend")
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    os.symlink(os.path.abspath(os.path.join(checkout, "plugin")), link)
+    return os.path.dirname(link)
+
+
+def writer_report(baseline_checkout: str | None) -> None:
+    print(
+        f"writer, paced: {WRITER_SECONDS:g} s per rate in 1 ms bursts; default queue (20000 spans); "
+        "µs/span: the caller's cost; serialise, redact, sqlite: the writer's per span"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        sources = [("this", None)]
+        if baseline_checkout:
+            sources.append(("baseline", baseline_path(baseline_checkout, tmp)))
+        print(
+            f"writer capacity: {DRAIN_SPANS} queued spans written by one flush (median of {DRAIN_RUNS} runs)"
+        )
+        print(f"{'code':<9}{'traces':<8}{'CPU µs/span':>12}{'spans per CPU-s':>16}{'wall spans/s':>13}")
+        capacity: dict[tuple[str, str], float] = {}
+        for label, path in sources:
+            for shape in WRITER_SHAPES:
+                runs = [
+                    run_writer(shape, DRAIN_SPANS, os.path.join(tmp, f"drain-{label}-{shape}-{k}.db"), path,
+                               "--writer-drain")
+                    for k in range(DRAIN_RUNS)
+                ]  # fmt: skip
+                cpu = statistics.median(r["cpu_us"] for r in runs)
+                wall = statistics.median(r["wall_rate"] for r in runs)
+                capacity[(label, shape)] = cpu
+                print(f"{label:<9}{shape:<8}{cpu:>12.1f}{1e6 / cpu:>16.0f}{wall:>13.0f}")
+        for shape in WRITER_SHAPES:
+            if ("baseline", shape) in capacity:
+                ratio = capacity[("baseline", shape)] / capacity[("this", shape)]
+                print(f"[{shape}] writer CPU per span: baseline/this {ratio:.2f}x")
+        best: dict[tuple[str, str], int] = {}
+        header = (
+            f"{'code':<9}{'traces':<8}{'target/s':>9}{'spans/s':>9}{'dropped':>9}{'µs/span':>8}"
+            f"{'serialise':>10}{'redact':>7}{'sqlite':>7}{'drain s':>8}"
+        )
+        print(header)
+        for label, path in sources:
+            for shape in WRITER_SHAPES:
+                for n, rate in enumerate(WRITER_RATES):
+                    db = os.path.join(tmp, f"{label}-{shape}-{n}.db")
+                    r = run_writer(shape, rate, db, path)
+                    if path and not r["source"].startswith(path):
+                        raise SystemExit(f"the baseline run imported {r['source']}")
+                    timing = "".join(
+                        f"{r[k]:>{w}.1f}" if k in r else f"{'-':>{w}}"
+                        for k, w in (("serialise_ns", 10), ("redact_ns", 7), ("store_ns", 7))
+                    )
+                    print(
+                        f"{label:<9}{shape:<8}{rate:>9}{r['rate']:>9.0f}{r['dropped'] + r['lost']:>9}"
+                        f"{r['span_us']:>8.2f}{timing}{r['drain_s']:>8.2f}"
+                    )
+                    if r["dropped"] + r["lost"] == 0 and r["written"] == r["produced"]:
+                        best[(label, shape)] = max(best.get((label, shape), 0), int(r["rate"]))
+        for (label, shape), rate in sorted(best.items()):
+            print(f"sustained without drops ({label}, {shape} traces): {rate} spans/s")
+        for shape in WRITER_SHAPES:
+            if ("this", shape) not in best:
+                print(f"sustained without drops (this, {shape} traces): below {WRITER_RATES[0]} spans/s")
+
+
 def run_scenario(scenario: str, db: str) -> dict[str, Any]:
     env = {**os.environ, **OFFLINE_OPIK, "TRACEMEND_DB": db, "TRACEMEND_CODE_VERSION": "bench"}
     env.pop("TRACEMEND_DISABLED", None)
@@ -158,9 +353,25 @@ def verdict(ok: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=SCENARIOS, help=argparse.SUPPRESS)
+    parser.add_argument("--writer-shape", choices=WRITER_SHAPES, help=argparse.SUPPRESS)
+    parser.add_argument("--writer-rate", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--writer-drain", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="a checkout of another version to compare the writer with"
+    )
+    parser.add_argument("--writer-only", action="store_true", help="only the writer's paced rates")
     args = parser.parse_args()
     if args.scenario:
         print(json.dumps(measure(args.scenario)))
+        return
+    if args.writer_shape and args.writer_drain:
+        print(json.dumps(measure_drain(args.writer_shape, args.writer_drain)))
+        return
+    if args.writer_shape:
+        print(json.dumps(measure_writer(args.writer_shape, args.writer_rate)))
+        return
+    if args.writer_only:
+        writer_report(args.baseline)
         return
 
     print(
@@ -211,6 +422,7 @@ def main() -> None:
     print(
         f"bar: import tracemend <= 100 ms: {verdict(tm_import <= 100)}; <= 1/10 of opik ({opik_import / tm_import:.1f}x): {verdict(tm_import * 10 <= opik_import)}"
     )
+    writer_report(args.baseline)
 
 
 if __name__ == "__main__":

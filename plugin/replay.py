@@ -7,12 +7,22 @@ rebuilt as an instance of its class (with optional overrides), and the input is 
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
+import importlib.util
 import inspect
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from tracemend.errors import ReplayError
+
+# Folders inside a project that hold installed code, not the project's own.
+_NOT_THE_PROJECT = {
+    ".venv", "venv", ".env", "env", "site-packages", "dist-packages", "node_modules", ".tox", ".nox",
+    "__pypackages__", ".git", ".tracemend",
+}  # fmt: skip
 
 
 def _import_qualified(path: str) -> Any:
@@ -32,6 +42,48 @@ def _import_qualified(path: str) -> Any:
         except AttributeError as exc:
             raise ReplayError(f"{module_name!r} has no attribute {qualname!r}") from exc
     return obj
+
+
+def _inside(location: str | None, root: Path) -> bool:
+    if not location or location in ("built-in", "frozen"):
+        return False
+    real = Path(os.path.realpath(location))
+    try:
+        rel = real.relative_to(root)
+    except ValueError:
+        return False
+    return not any(part in _NOT_THE_PROJECT or part.endswith(".egg-info") for part in rel.parts)
+
+
+def check_project_code(path: str, *, root: Path, allow: Iterable[str] = ()) -> None:
+    """Refuse ``module:qualname`` unless its module is a file of the project under ``root`` (installed
+    environments inside it excluded) or it matches a pattern of ``allow`` (``[tool.tracemend]
+    allow_entry_points``, globs on ``module:qualname``).
+
+    Modules are located, not run: each package on the way is checked before anything of it is imported.
+    """
+    if any(fnmatch.fnmatchcase(path, pattern) for pattern in allow):
+        return
+    module_name, sep, qualname = path.partition(":")
+    if not sep or not module_name or not qualname:
+        raise ReplayError(f"{path!r} is not of the form module:qualname")
+    root = Path(os.path.realpath(root))
+    parts = module_name.split(".")
+    for depth in range(1, len(parts) + 1):
+        name = ".".join(parts[:depth])
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError) as exc:
+            raise ReplayError(f"cannot import {name!r}: {exc}") from exc
+        if spec is None:
+            raise ReplayError(f"cannot import {module_name!r}: no module named {name!r}")
+        places = [spec.origin] if spec.origin else list(spec.submodule_search_locations or [])
+        if not places or not all(_inside(place, root) for place in places):
+            where = spec.origin or ", ".join(places) or "nowhere on disk"
+            raise ReplayError(
+                f"{path!r} is not code of the project at {root} ({name} is {where}); refused. To run it "
+                "anyway, list it in [tool.tracemend] allow_entry_points"
+            )
 
 
 def load_entry_point(entry_point: str) -> Callable[..., Any]:
@@ -120,8 +172,17 @@ def prepare_call(
     config_class: str | None = None,
     config_param: str | None = None,
     overrides: dict[str, Any] | None = None,
+    check: Callable[[str], None] | None = None,
 ) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
-    """Everything needed to call the entry point again: ``fn(*args, **kwargs)``."""
+    """Everything needed to call the entry point again: ``fn(*args, **kwargs)``.
+
+    ``check`` is called with the entry point and the config class before either is imported, and raises
+    :class:`ReplayError` to refuse one (see :func:`check_project_code`).
+    """
+    if check is not None:
+        check(entry_point)
+        if config_param and config_class:
+            check(config_class)
     fn = load_entry_point(entry_point)
     recorded = dict(recorded_input)
     if config_param:

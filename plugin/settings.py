@@ -91,9 +91,15 @@ SETTINGS: tuple[Setting, ...] = (
        env="TRACEMEND_RETRY_MAX_DELAY"),
     _s("record_to", "path", None, "append every real model answer to this scripted-model file", "models",
        env="TRACEMEND_RECORD_TO", in_table=False),
+    _s("diagnose_allow_files", "list", (), "globs of files the diagnosing agent may read although they look "
+       "secret (`.env*`, keys, credentials) or `.gitignore` hides them", "loop"),
+    _s("rerun_env", "list", (), "environment variables passed to reruns besides PATH, HOME, LANG and the like "
+       "(e.g. the agent's API key variable)", "loop"),
     # --- the regression suite ---
     _s("regressions", "path", "tests/regressions", "folder of regression-case files (`lock`, `test`, pytest)",
        "suite", env="TRACEMEND_REGRESSIONS"),
+    _s("allow_entry_points", "list", (), "globs of `module:qualname` a regression case may call outside the "
+       "project's own modules (e.g. `mylib.agents:*`)", "suite"),
     _s("judge_cache", "path", None, "the judge's verdict cache (default `.tracemend/judge_cache.db`)", "suite",
        env="TRACEMEND_JUDGE_CACHE"),
     # --- tests ---

@@ -10,7 +10,6 @@ segfault) or hang is reported as the run's result rather than raised.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import functools
 import json
 import os
@@ -27,23 +26,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tracemend.capture.redact import default_redactor
 from tracemend.records import ErrorInfo, RerunResult, Trace
 
 __all__ = ["ENV_ALLOWLIST", "parse_overrides", "recorded_result", "rerun_traces", "sandbox_env"]
 
-# Variables a rerun inherits; anything else (API keys included) only when named in ``pass_env``.
+# Variables a rerun inherits, by exact name; anything else (API keys included) only when named in
+# ``pass_env`` or ``[tool.tracemend] rerun_env``. Never a prefix: ``TRACEMEND_SECRET_TOKEN`` or
+# ``PYTHONSTARTUP`` in the parent's environment stays there.
 ENV_ALLOWLIST = (
     "PATH",
     "HOME",
+    "USER",
+    "LOGNAME",
     "LANG",
+    "LANGUAGE",
     "LC_ALL",
     "LC_CTYPE",
+    "LC_MESSAGES",
+    "TZ",
     "TMPDIR",
+    "TEMP",
+    "TMP",
     "SYSTEMROOT",
-    "PYTHON*",
-    "TRACEMEND_*",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "PYTHONHASHSEED",
+    "PYTHONIOENCODING",
+    "PYTHONUTF8",
+    # tracemend's settings that shape the rerun's trace or keep a test suite offline
+    "TRACEMEND_ENV",
+    "TRACEMEND_PROJECT",
+    "TRACEMEND_ALLOW_MODEL_REQUESTS",
 )
-# Set by the sandbox for each run; the parent's values must not leak into the child.
+# Set by the sandbox for each run (see ``_Batch.child_env``); the parent's values must not leak into the child.
 _OWN_VARS = ("TRACEMEND_DB", "TRACEMEND_CODE_VERSION", "TRACEMEND_PROJECT_ROOT", "TRACEMEND_DISABLED")
 _STDERR_TAIL = 4000
 
@@ -51,14 +67,16 @@ _STDERR_TAIL = 4000
 def sandbox_env(
     pass_env: Iterable[str] | None = None, environ: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """The allowlisted part of ``environ`` (default: this process's) plus the names in ``pass_env``."""
+    """The allowlisted variables of ``environ`` (default: this process's), plus those named in ``pass_env``
+    and, when ``environ`` is this process's, in ``[tool.tracemend] rerun_env``."""
     source = dict(os.environ if environ is None else environ)
-    extra = set(pass_env or ())
-    env = {
-        key: value
-        for key, value in source.items()
-        if key in extra or any(fnmatch.fnmatchcase(key, pattern) for pattern in ENV_ALLOWLIST)
-    }
+    named = set(pass_env or ())
+    if environ is None:
+        from tracemend.settings import get
+
+        named.update(get("rerun_env"))
+    wanted = set(ENV_ALLOWLIST) | named
+    env = {key: value for key, value in source.items() if key in wanted}
     for key in _OWN_VARS:
         env.pop(key, None)
     return env
@@ -209,6 +227,13 @@ class _Batch:
             new_trace = _read_trace(db_path, trace.entry_point)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        # What the child wrote itself (its result file, its stderr) is redacted like its recorded trace:
+        # it is shown to people and to the diagnosing model.
+        redactor = default_redactor()
+        if redactor is not None:
+            stderr_tail = redactor.scrub(stderr_tail)
+            if result is not None:
+                result = redactor.redact(result)
         made = functools.partial(
             RerunResult, source_trace_id=trace.trace_id, duration_ms=wall_ms, stderr_tail=stderr_tail
         )

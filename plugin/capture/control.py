@@ -72,7 +72,13 @@ def shutdown() -> None:
 
 
 def stats() -> dict[str, Any]:
-    """This process's recorder counters: written, dropped (queue full), queued, internal errors."""
+    """This process's recorder counters.
+
+    ``written``: spans stored; ``dropped``: spans of traces dropped because the queue was full (a trace goes
+    whole); ``lost``: spans the store could not take (I/O error, disk full, a read-only or unusable file,
+    ``store_error`` says which); ``failed``: spans that could not be serialised (a recorder bug, logged);
+    ``queued``: waiting for the writer; ``internal_errors``: errors inside the recorder, each logged once.
+    """
     written = 0
     store_error = None
     if "tracemend.capture.writer" in sys.modules:
@@ -85,6 +91,8 @@ def stats() -> dict[str, Any]:
         "enabled": STATE.on,
         "written": written,
         "dropped": STATE.dropped,
+        "lost": STATE.lost,
+        "failed": STATE.failed,
         "queued": len(STATE.queue),
         "internal_errors": STATE.internal_errors,
         "store_error": store_error,

@@ -135,8 +135,7 @@ def _close(rec: SpanRecord, result: Any, exc: BaseException | None) -> None:
         if len(queue) < STATE.max_queue:
             queue.append(rec)
         else:
-            with STATE.lock:
-                STATE.dropped += 1
+            STATE.drop(rec)  # the whole trace goes: the writer drops its other spans too
     except Exception:
         internal_error("span end")
 

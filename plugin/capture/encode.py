@@ -2,8 +2,14 @@
 
 Rules: JSON types pass through; containers are walked to a depth and item limit; pydantic models and
 dataclasses become dicts; anything else becomes a bounded repr marked ``{"__repr__": ..., "__type__": ...}``.
-Long strings are cut with a marker giving the original size; cycles become ``"<cycle>"``. Secrets are
-replaced by ``[REDACTED]`` (see :mod:`tracemend.capture.redact`).
+Long strings are cut with a marker giving the original size; cycles become ``"<cycle>"``. Every string is
+valid UTF-8 (a lone surrogate becomes the text ``\\udXXX``). Secrets are replaced by ``[REDACTED]`` (see
+:mod:`tracemend.capture.redact`).
+
+Two ways to redact. ``scrub=True`` scrubs each string as it is kept. ``scrub=False`` (the writer's fast path
+when RE2 is installed) keeps strings as they are and collects them in :attr:`Encoder.texts`; the writer scans
+a whole batch's texts at once and encodes again, scrubbing, only the spans where something looked secret.
+Values under secret keys are redacted either way.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tracemend.capture.redact import REDACTED, Redactor
+from tracemend.capture.redact import REDACTED, Redactor, valid_text
+
+__all__ = ["REPR_LIMIT", "Encoder", "valid_text"]
 
 REPR_LIMIT = 500
 _SCRUB_MARGIN = 512
@@ -30,38 +38,71 @@ class Encoder:
         max_string_chars: int = 10_000,
         max_items: int = 200,
         max_depth: int = 12,
+        scrub: bool = True,
     ) -> None:
         self.redactor = redactor
         self.max_string_chars = max_string_chars
         self.max_items = max_items
         self.max_depth = max_depth
+        self.scrub = scrub
+        # Strings kept unscrubbed (scrub=False), for the caller to scan; cleared by the caller.
+        self.texts: list[str] = []
 
     def encode(self, value: Any) -> Any:
         return self._enc(value, 0, set())
 
-    def _str(self, text: str) -> str:
-        return self._cut(text, self.max_string_chars)
+    def text(self, text: str, limit: int | None = None) -> str:
+        """One string (a name, a message) made valid, cut to ``limit`` and redacted like any value."""
+        return self._cut(valid_text(text), self.max_string_chars if limit is None else limit)
 
     def _cut(self, text: str, limit: int) -> str:
         # Scrub before cutting: a cut through a key would leave a prefix too short for its pattern.
         # Scrubbing only a margin beyond the limit keeps the cost bounded for huge strings.
         size = len(text)
-        if self.redactor is not None:
-            text = self.redactor.scrub(text[: limit + _SCRUB_MARGIN] if size > limit else text)
+        redactor = self.redactor
         if size > limit:
-            text = text[:limit] + f"…[truncated, {size} chars]"
+            window = text[: limit + _SCRUB_MARGIN]
+            if redactor is not None:
+                if self.scrub:
+                    window = redactor.scrub(window)
+                else:
+                    self.texts.append(window)
+            return window[:limit] + f"…[truncated, {size} chars]"
+        if redactor is not None:
+            if self.scrub:
+                return redactor.scrub(text)
+            self.texts.append(text)
         return text
 
     def _enc(self, value: Any, depth: int, seen: set[int]) -> Any:
-        if value is None or isinstance(value, bool):
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():
+                value = valid_text(value)
+            if len(value) > self.max_string_chars or self.redactor is None:
+                return self._cut(value, self.max_string_chars)
+            if self.scrub:
+                return self.redactor.scrub(value)
+            self.texts.append(value)
             return value
-        if isinstance(value, int):
+        if value is None or kind is bool:
+            return value
+        if kind is int:
             # json cannot print ints past sys.get_int_max_str_digits() (4300 digits); mark them instead.
             return value if value.bit_length() <= _MAX_INT_BITS else self._repr(value, note="huge int")
-        if isinstance(value, str):
-            return self._str(value)
-        if isinstance(value, float):
+        if kind is float:
             return value if math.isfinite(value) else repr(value)
+        return self._other(value, depth, seen)
+
+    def _other(self, value: Any, depth: int, seen: set[int]) -> Any:
+        if isinstance(value, bool):
+            return bool(value)
+        if isinstance(value, int):
+            return self._enc(int(value), depth, seen)
+        if isinstance(value, str):
+            return self._enc(str.__str__(value), depth, seen)
+        if isinstance(value, float):
+            return self._enc(float(value), depth, seen)
         if depth >= self.max_depth:
             return self._repr(value, note="depth limit")
         oid = id(value)
@@ -70,27 +111,44 @@ class Encoder:
         seen.add(oid)
         try:
             return self._container(value, depth, seen)
+        except Exception:  # a container whose items() or __str__ raises: its repr, not a lost span
+            return self._repr(value, note="could not be walked")
         finally:
             seen.discard(oid)
 
-    def _container(self, value: Any, depth: int, seen: set[int]) -> Any:
-        if isinstance(value, Mapping):
-            out: dict[str, Any] = {}
-            for i, (k, v) in enumerate(value.items()):
-                if i >= self.max_items:
-                    out["…"] = f"[+{len(value) - self.max_items} more items]"
-                    break
-                key = k if isinstance(k, str) else str(k)
-                if self.redactor is not None and self.redactor.secret_key(key):
+    def _mapping(self, value: Mapping[Any, Any], depth: int, seen: set[int]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        redactor = self.redactor
+        keys = redactor.key if redactor is not None else None
+        enc = self._enc
+        limit = self.max_items
+        for i, (k, v) in enumerate(value.items()):
+            if i >= limit:
+                out["…"] = f"[+{len(value) - limit} more items]"
+                break
+            key = k if type(k) is str else str(k)
+            if not key.isascii():
+                key = valid_text(key)
+            if keys is not None:
+                secret, scrubbed = keys(key)
+                if scrubbed != key:  # a secret used as a key: keep the entry apart from others like it
+                    key = scrubbed if scrubbed not in out else f"{scrubbed}#{i}"
+                if secret:
                     out[key] = REDACTED
-                else:
-                    out[key] = self._enc(v, depth + 1, seen)
-            return out
-        if isinstance(value, list | tuple | set | frozenset):
+                    continue
+            out[key] = enc(v, depth + 1, seen)
+        return out
+
+    def _container(self, value: Any, depth: int, seen: set[int]) -> Any:
+        kind = type(value)
+        if kind is dict or isinstance(value, Mapping):
+            return self._mapping(value, depth, seen)
+        if kind is list or kind is tuple or isinstance(value, list | tuple | set | frozenset):
             items = value if isinstance(value, list | tuple) else _ordered(value)
-            out_list = [self._enc(v, depth + 1, seen) for v in items[: self.max_items]]
-            if len(items) > self.max_items:
-                out_list.append(f"…[+{len(items) - self.max_items} more items]")
+            limit = self.max_items
+            out_list = [self._enc(v, depth + 1, seen) for v in items[:limit]]
+            if len(items) > limit:
+                out_list.append(f"…[+{len(items) - limit} more items]")
             return out_list
         if isinstance(value, bytes | bytearray | memoryview):
             return {"__bytes__": len(value)}
@@ -116,9 +174,14 @@ class Encoder:
             text = repr(value)
         except Exception as exc:  # a broken __repr__ must not lose the record
             text = f"<unrepresentable: {type(exc).__name__}>"
-        text = self._cut(text, REPR_LIMIT)
+        if type(text) is not str:
+            text = f"<unrepresentable: __repr__ returned {type(text).__name__}>"
+        text = self._cut(valid_text(text), REPR_LIMIT)
         cls = type(value)
-        out: dict[str, Any] = {"__repr__": text, "__type__": f"{cls.__module__}.{cls.__qualname__}"}
+        out: dict[str, Any] = {
+            "__repr__": text,
+            "__type__": valid_text(f"{cls.__module__}.{cls.__qualname__}"),
+        }
         if note:
             out["__note__"] = note
         return out

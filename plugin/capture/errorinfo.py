@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -80,19 +81,39 @@ def _frames(tb: TracebackType | None, classifier: FrameClassifier) -> list[Frame
     return frames
 
 
-def _message(exc: BaseException) -> str:
+def _plain_text(text: str) -> str:
+    """Valid UTF-8 (lone surrogates escaped) and bounded; no redaction."""
     try:
-        text = str(exc)
-    except Exception:
-        text = f"<str() of {type(exc).__name__} failed>"
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + f"…[truncated, {len(text)} chars]"
 
 
-def error_info(exc: BaseException, classifier: FrameClassifier, tb: TracebackType | None = None) -> ErrorInfo:
+def _message(exc: BaseException, text: Callable[[str], str]) -> str:
+    try:
+        message = str(exc)
+        if type(message) is not str:
+            message = str.__str__(message)
+    except Exception:
+        message = f"<str() of {type(exc).__name__} failed>"
+    return text(message)
+
+
+def error_info(
+    exc: BaseException,
+    classifier: FrameClassifier,
+    tb: TracebackType | None = None,
+    *,
+    text: Callable[[str], str] | None = None,
+) -> ErrorInfo:
     """ErrorInfo for ``exc`` with its ``__cause__`` / ``__context__`` chain (cycles cut).
 
     ``tb`` is the outermost exception's traceback as it stood when it was caught (default: its current one).
+    ``text`` prepares each message (the writer's: valid UTF-8, bounded, redacted); by default messages are
+    made valid UTF-8 and bounded but not redacted.
     """
+    text = text or _plain_text
     chain: list[tuple[BaseException, str | None]] = []
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -113,7 +134,7 @@ def error_info(exc: BaseException, classifier: FrameClassifier, tb: TracebackTyp
         link = chain[index + 1][1] if index + 1 < len(chain) else None
         info = ErrorInfo(
             type=qualified_name(type(err)),
-            message=_message(err),
+            message=_message(err, text),
             frames=_frames(tb if (index == 0 and tb is not None) else err.__traceback__, classifier),
             cause=info,
             cause_kind=link,  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ from typing import Any
 
 from tracemend.capture.config import config_hash
 from tracemend.capture.errorinfo import FrameClassifier
+from tracemend.capture.redact import default_redactor, redact_record
 from tracemend.project import project_root, read_code_version
 from tracemend.records import CodeVersion, ErrorInfo, Frame, Span, Trace
 from tracemend.store import Store
@@ -272,7 +273,9 @@ class OpikTap:
         if not ready:
             return 0
         store = self._open_store()
-        store.add_traces(ready)
+        # The same redaction as the writer's: ingested traces carry the app's inputs and errors too.
+        redactor = default_redactor()
+        store.add_traces(redact_record(trace, redactor) for trace in ready)
         self.traces_written += len(ready)
         # Keep recently written traces (late spans rewrite them); forget the oldest.
         while len(self._written) > MAX_WRITTEN:

@@ -1,88 +1,232 @@
 """The background writer: drains finished spans from a bounded queue into the store, off the hot path.
 
 A daemon thread wakes every ``POLL_SECONDS`` (or on :func:`flush`), turns queued span records into rows
-(binding arguments by name, serialising with limits and redaction, reading error frames) and writes them
-in one SQLite transaction. A full queue never blocks the caller: the record is dropped and counted, and
-the counts are written to the store so ``tracemend status`` shows them from any process.
+(:mod:`tracemend.capture.serialise`) and writes them in one SQLite transaction per batch.
+
+Nothing is lost silently, and a trace is kept or lost whole:
+
+- A full queue never blocks the caller: the span is dropped and its trace marked; the writer drops the
+  trace's other spans too, so the store holds no orphan spans. Children wait here until their root arrives
+  and are written in the root's transaction.
+- Spans the store cannot take (disk full, I/O error, a read-only or unusable file) are counted as *lost*,
+  apart from queue-full *drops*, and logged once.
+- The store file is checked on each batch (device and inode): deleted or replaced while the app runs, it is
+  created again at its path, and that is logged once.
+
+Redaction: with RE2 installed, strings are collected while encoding and a whole batch is scanned at once;
+only spans where something looked secret are encoded again, scrubbing each string.
+
+Two threads share the work: the writer thread serialises a batch while a store thread commits the previous
+one (SQLite releases the GIL while it works), so the two costs overlap instead of adding up.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import os
+import queue
+import re
+import sqlite3
 import threading
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
-from tracemend.capture.config import config_hash, config_snapshot, qualified_class
 from tracemend.capture.encode import Encoder
-from tracemend.capture.errorinfo import FrameClassifier, error_info
+from tracemend.capture.errorinfo import FrameClassifier
 from tracemend.capture.redact import Redactor
+from tracemend.capture.serialise import Built, RowBuilder
 from tracemend.capture.settings import Settings, from_environment
-from tracemend.capture.state import STATE, internal_error
+from tracemend.capture.state import DROPPED, STATE, WRITTEN, SpanRecord, internal_error
 from tracemend.project import project_root, read_code_version
-from tracemend.records import CodeVersion, ErrorInfo
 from tracemend.store import Store, StoreError
 
 logger = logging.getLogger("tracemend")
 
 POLL_SECONDS = 0.05
-BATCH = 2000
+# At most this many spans per transaction: a backlog is written in large ones (each random-keyed index
+# page is then rewritten once for many rows); an idle app's spans go in small ones.
+BATCH = 10_000
 
 
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat()
+def _redactor(settings: Settings) -> Redactor | None:
+    """configure()'s keys and patterns and the project's ``[tool.tracemend] redact_keys``/``redact_patterns``."""
+    if not settings.redact:
+        return None
+    keys, patterns = list(settings.redact_keys), list(settings.redact_patterns)
+    try:
+        from tracemend.settings import get
+
+        keys += [k for k in get("redact_keys") if k not in keys]
+        patterns += [p for p in get("redact_patterns") if p not in patterns]
+    except Exception:  # a broken pyproject.toml must not stop recording; configure()'s lists still apply
+        internal_error("reading redact_keys / redact_patterns")
+    usable = []
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+            usable.append(pattern)
+        except re.error as exc:
+            logger.error(
+                "tracemend: redact pattern %r is not a regular expression (%s); ignored", pattern, exc
+            )
+    return Redactor(keys, usable)
+
+
+class StoreStage:
+    """Runs store jobs in order on a thread of its own; at most two wait, so serialising never runs far ahead."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue(maxsize=2)
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="tracemend-store", daemon=True)
+                    self._thread.start()
+        self._jobs.put(job)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except Exception:
+                internal_error("the store thread")
+            finally:
+                self._jobs.task_done()
+
+    def wait(self) -> None:
+        """Return once every job submitted so far has run."""
+        if self._thread is not None:
+            self._jobs.join()
 
 
 class Writer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.written = 0
-        self.failed = 0
         # The drop count last written to the writers table; drops after the last batch still get reported.
         self._reported_dropped = 0
         self._drain_lock = threading.Lock()
+        self._path = settings.resolved_db_path()
         self._store: Store | None = None
         self._store_error: str | None = None
-        self._code_version: CodeVersion | None = None
-        self._project = settings.resolved_project()
-        self._classifier = FrameClassifier(project_root())
-        redactor = Redactor(settings.redact_keys, settings.redact_patterns) if settings.redact else None
+        self._identity: tuple[int, int] | None = None
+        self._code_read = False
+        self._logged: set[str] = set()
+        self.redactor = _redactor(settings)
+        self._batched = self.redactor is not None and self.redactor.batched
         self._encoder = Encoder(
-            redactor=redactor,
+            redactor=self.redactor,
             max_string_chars=settings.max_string_chars,
             max_items=settings.max_items,
             max_depth=settings.max_depth,
+            scrub=not self._batched,
         )
+        self._builder = RowBuilder(
+            self._encoder,
+            FrameClassifier(project_root()),
+            settings.resolved_project(),
+            settings.environment,
+        )
+        # Spans whose trace's root has not arrived yet: id(root) → spans, oldest trace first.
+        self._pending: dict[int, list[SpanRecord]] = {}
+        self._pending_count = 0
+        # Where the writer's time goes (nanoseconds), for bench/overhead.py.
+        # Wall and thread-CPU nanoseconds per stage (the redaction scan is part of serialising).
+        self.timings = {
+            "serialise_ns": 0,
+            "serialise_cpu_ns": 0,
+            "redact_ns": 0,
+            "store_ns": 0,
+            "store_cpu_ns": 0,
+            "spans": 0,
+            "rescanned": 0,
+        }
+        self._stage = StoreStage()
         self._writer_id = f"{os.uname().nodename}:{os.getpid()}:{int(time.time() * 1000)}"
 
     @property
     def store_error(self) -> str | None:
         return self._store_error
 
+    # --- the store file --------------------------------------------------------------------------------
+
+    def _log_once(self, key: str, level: int, message: str, *args: Any) -> None:
+        if key not in self._logged:
+            self._logged.add(key)
+            logger.log(level, message, *args)
+
     def _open_store(self) -> Store | None:
         if self._store is None and self._store_error is None:
             try:
-                self._store = Store(self.settings.resolved_db_path())
-            except StoreError as exc:
+                store = Store(self._path)
+                st = os.stat(store.path)
+            except (StoreError, OSError) as exc:
                 self._store_error = str(exc)
                 logger.error("tracemend: traces are not being stored: %s", exc)
+                return None
+            if store.read_only:
+                store.close()
+                self._store_error = f"the trace store at {self._path} is read-only"
+                logger.error("tracemend: traces are not being stored: %s", self._store_error)
+                return None
+            self._store, self._identity = store, (st.st_dev, st.st_ino)
         return self._store
+
+    def _check_store(self) -> None:
+        """A store deleted or replaced under us (another inode at the path) is opened again at its path."""
+        if self._store is None:
+            return
+        try:
+            st = os.stat(self._path)
+            if (st.st_dev, st.st_ino) == self._identity:
+                return
+        except OSError:
+            pass
+        self._log_once(
+            "replaced",
+            logging.WARNING,
+            "tracemend: the trace store %s was deleted or replaced while recording; writing to a new store "
+            "at that path (logged once)",
+            self._path,
+        )
+        # The WAL file at the path may still be the old store's (a file moved over the store leaves it
+        # there), and the new store would read its frames: empty it through the old connection first.
+        # Closing is then safe: SQLite skips the checkpoint and the removal of the WAL file by name (which
+        # may belong to a new store by now) when the database file it has open was unlinked or replaced.
+        try:
+            self._store.release_wal()
+            self._store.close()
+        except Exception:
+            pass
+        self._store = None
+        self._identity = None
 
     def close(self) -> None:
         with self._drain_lock:
+            self._stage.wait()
             if self._store is not None:
                 self._store.close()
                 self._store = None
 
-    def drain(self, limit: int | None = None) -> int:
-        """Write what is queued (at most ``limit`` spans); returns the number of spans written."""
-        total = 0
+    # --- draining --------------------------------------------------------------------------------------
+
+    def drain(self, limit: int | None = None, *, final: bool = False, wait: bool = False) -> int:
+        """Write what is queued (at most ``limit`` spans).
+
+        ``final`` also writes spans still waiting for their trace's root (a flush: the root may never come);
+        ``wait`` returns only once the store has committed everything, with the number of spans written.
+        """
         queue = STATE.queue
         left = len(queue) if limit is None else limit
         with self._drain_lock:
+            before = self.written
             while queue and (limit is None or left > 0):
                 batch = []
                 popleft = queue.popleft
@@ -92,12 +236,171 @@ class Writer:
                 except IndexError:
                     pass
                 left -= len(batch)
-                total += self._write(batch)
+                self._write(self._gather(batch))
+            if final and self._pending:
+                self._write(self._gather([], final=True))
             if STATE.dropped != self._reported_dropped:
-                self._write_stats()
-        return total
+                self._stage.submit(self._commit_stats)
+            if wait:
+                self._stage.wait()
+            return self.written - before
 
-    def _write_stats(self) -> None:
+    def has_news(self) -> bool:
+        """Drops the store has not been told about yet."""
+        return STATE.dropped != self._reported_dropped
+
+    def _gather(self, batch: list[SpanRecord], final: bool = False) -> list[SpanRecord]:
+        """The spans to write now: whole traces (a root with the children that waited for it), spans of
+        traces already written, and nothing of a trace that lost a span to a full queue."""
+        ready: list[SpanRecord] = []
+        pending = self._pending
+        dropped = 0
+        for rec in batch:
+            root = rec.root
+            fate = root.fate
+            if fate is DROPPED:
+                dropped += 1
+            elif rec is root:
+                waiting = pending.pop(id(root), None)
+                if waiting:
+                    self._pending_count -= len(waiting)
+                    ready.extend(waiting)
+                ready.append(rec)
+            elif fate is WRITTEN:
+                ready.append(rec)
+            else:
+                pending.setdefault(id(root), []).append(rec)
+                self._pending_count += 1
+        if pending:
+            for key, recs in list(pending.items()):
+                if recs[0].root.fate is DROPPED:
+                    del pending[key]
+                    self._pending_count -= len(recs)
+                    dropped += len(recs)
+            # Traces that never end must not hold memory without bound: the oldest go, counted.
+            while self._pending_count > STATE.max_queue and pending:
+                recs = pending.pop(next(iter(pending)))
+                recs[0].root.fate = DROPPED
+                self._pending_count -= len(recs)
+                dropped += len(recs)
+            if final:
+                for recs in pending.values():
+                    ready.extend(recs)
+                pending.clear()
+                self._pending_count = 0
+        if dropped:
+            STATE.count_dropped(dropped)
+        return ready
+
+    def _build(self, ready: list[SpanRecord]) -> list[Built]:
+        builder = self._builder
+        builder.new_batch()
+        built: list[Built] = []
+        failed_roots: set[int] = set()
+        for rec in ready:
+            try:
+                built.append(builder.build(rec))
+            except Exception:
+                internal_error("serialising a span")
+                failed_roots.add(id(rec.root))
+        if self._batched and built:
+            started = time.perf_counter_ns()
+            redactor = self.redactor
+            assert redactor is not None
+            if redactor.suspect([text for b in built for text in b.texts]):
+                self._encoder.scrub = True
+                try:
+                    for index, b in enumerate(built):
+                        if b.texts and redactor.suspect(b.texts):
+                            self.timings["rescanned"] += 1
+                            try:
+                                built[index] = builder.build(b.rec)
+                            except Exception:
+                                internal_error("serialising a span")
+                                failed_roots.add(id(b.rec.root))
+                finally:
+                    self._encoder.scrub = False
+            self.timings["redact_ns"] += time.perf_counter_ns() - started
+        if failed_roots:
+            # A trace with a span that could not be serialised is lost whole (counted as failed).
+            kept = [b for b in built if id(b.rec.root) not in failed_roots]
+            for b in built:
+                if id(b.rec.root) in failed_roots:
+                    b.rec.root.fate = DROPPED
+            failed = len(ready) - len(kept)
+            with STATE.lock:
+                STATE.failed += failed
+            built = kept
+        return built
+
+    def _write(self, ready: list[SpanRecord]) -> None:
+        if not ready:
+            return
+        if not self._code_read:
+            self._code_read = True
+            self._builder.set_code_version(read_code_version())
+        started, cpu = time.perf_counter_ns(), time.thread_time_ns()
+        built = self._build(ready)
+        self.timings["serialise_ns"] += time.perf_counter_ns() - started
+        self.timings["serialise_cpu_ns"] += time.thread_time_ns() - cpu
+        if not built:
+            return
+        for b in built:
+            if b.trace is not None:
+                b.rec.fate = WRITTEN  # handed to the store: the trace's later spans go straight after it
+        self._stage.submit(functools.partial(self._commit, built))
+
+    def _commit(self, built: list[Built]) -> None:
+        """One batch in one transaction (on the store thread), with the writer's counts."""
+        traces = [b.trace for b in built if b.trace is not None]
+        spans = [b.span for b in built]
+        configs = list({row[0]: row for b in built for row in b.configs}.values())
+        self._check_store()
+        store = self._open_store()
+        if store is None:
+            self._lose(built, self._store_error or "the store cannot be opened")
+            return
+        written = self.written + len(spans)
+        dropped = STATE.dropped
+        writer = (self._writer_id, os.getpid(), time.time_ns() // 1000, written, dropped)
+        started, cpu = time.perf_counter_ns(), time.thread_time_ns()
+        try:
+            store.write_rows(traces, spans, configs, writer)
+        except (sqlite3.Error, StoreError, OSError) as exc:
+            self._lose(built, f"{type(exc).__name__}: {exc}")
+            return
+        except Exception as exc:
+            internal_error("writing to the store")
+            self._lose(built, f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            self.timings["store_ns"] += time.perf_counter_ns() - started
+            self.timings["store_cpu_ns"] += time.thread_time_ns() - cpu
+        self.written = written
+        self._reported_dropped = dropped
+        self.timings["spans"] += len(spans)
+
+    def _lose(self, built: list[Built], reason: str) -> None:
+        """Spans the store could not take: counted as lost (not as queue-full drops), logged once per reason."""
+        with STATE.lock:
+            STATE.lost += len(built)
+        for b in built:
+            b.rec.root.fate = DROPPED  # the rest of these traces would be orphans
+        self._log_once(
+            "lost:" + reason.split(":")[0],
+            logging.ERROR,
+            "tracemend: %d span(s) could not be written to the trace store at %s: %s (counted as lost in "
+            "tracemend.stats(); logged once)",
+            len(built),
+            self._path,
+            reason,
+        )
+
+    def _commit_stats(self) -> None:
+        """The writers row alone: drops the store has not been told about (on the store thread)."""
+        if STATE.dropped == self._reported_dropped:
+            return
+        self._check_store()
         store = self._open_store()
         if store is None:
             return
@@ -108,169 +411,6 @@ class Writer:
             self._reported_dropped = dropped
         except Exception:
             internal_error("writing writer stats")
-
-    def _write(self, batch: list[Any]) -> int:
-        store = self._open_store()
-        if store is None:
-            STATE.count_dropped(len(batch))
-            return 0
-        if self._code_version is None:
-            self._code_version = read_code_version()
-        traces: list[tuple[Any, ...]] = []
-        spans: list[tuple[Any, ...]] = []
-        configs: dict[str, str] = {}
-        for rec in batch:
-            try:
-                self._rows(rec, traces, spans, configs)
-            except Exception:
-                # Counted as dropped so that written + dropped always equals what was recorded.
-                self.failed += 1
-                STATE.count_dropped(1)
-                internal_error("serialising a span")
-        self.written += len(spans)
-        dropped = STATE.dropped
-        writer = (self._writer_id, os.getpid(), time.time_ns() // 1000, self.written, dropped)
-        try:
-            store.write_rows(traces, spans, list(configs.items()), writer)
-            self._reported_dropped = dropped
-        except Exception:
-            self.written -= len(spans)
-            STATE.count_dropped(len(spans))
-            internal_error("writing to the store")
-            return 0
-        return len(spans)
-
-    def _bind(self, rec: Any) -> dict[str, Any]:
-        spec = rec.spec
-        args = getattr(rec, "args", None)
-        kwargs = getattr(rec, "kwargs", None) or {}
-        if args is None:
-            return {}
-        if spec.signature is None:
-            return {"args": list(args), "kwargs": kwargs}
-        try:
-            bound = spec.signature.bind_partial(*args, **kwargs).arguments
-        except TypeError:  # the call itself was invalid; keep what was passed
-            return {"args": list(args), "kwargs": kwargs}
-        if spec.skip_first and bound:
-            first = next(iter(bound))
-            bound = {k: v for k, v in bound.items() if k != first}
-        return dict(bound)
-
-    def _rows(
-        self,
-        rec: Any,
-        traces: list[tuple[Any, ...]],
-        spans: list[tuple[Any, ...]],
-        configs: dict[str, str],
-    ) -> None:
-        enc = self._encoder.encode
-        spec = rec.spec
-        trace_id = f"{rec.trace_id:032x}"
-        span_id = f"{rec.span_id:016x}"
-        parent_id = f"{rec.parent_id:016x}" if rec.parent_id else None
-        exc = getattr(rec, "exc", None)
-        error = error_info(exc, self._classifier, getattr(rec, "tb", None)) if exc is not None else None
-        error_dump = error.model_dump() if error is not None else None
-        inp = enc(self._bind(rec)) if spec.capture_input else None
-        out = enc(getattr(rec, "result", None)) if spec.capture_output and exc is None else None
-        attrs = getattr(rec, "attrs", None) or {}
-        name = attrs.pop("__name__", spec.name) if attrs else spec.name
-        attributes = enc(attrs) if attrs else {}
-        if getattr(rec, "closed_early", False):
-            attributes["closed_early"] = True
-        cfg_obj = getattr(rec, "config", None)
-        cfg = cfg_hash = None
-        if cfg_obj is not None:
-            try:
-                cfg = config_snapshot(cfg_obj)
-            except Exception:  # a broken config loses its snapshot, not the trace
-                internal_error("config snapshot")
-                cfg = None
-            if cfg is not None:
-                cfg = enc(cfg)
-                cfg_hash = config_hash(cfg)
-                configs[cfg_hash] = json.dumps(cfg)
-                attributes["config_hash"] = cfg_hash
-        start, end = _iso(rec.start), _iso(rec.end)
-        span_body = {
-            "span_id": span_id,
-            "trace_id": trace_id,
-            "parent_id": parent_id,
-            "name": name,
-            "kind": spec.kind,
-            "start_time": start,
-            "end_time": end,
-            "input": inp,
-            "output": out,
-            "error": error_dump,
-            "attributes": attributes,
-        }
-        start_us, end_us = rec.start // 1000, rec.end // 1000
-        spans.append(
-            (
-                trace_id,
-                span_id,
-                parent_id,
-                name,
-                spec.kind,
-                start_us,
-                end_us,
-                int(error is not None),
-                json.dumps(span_body),
-            )
-        )
-        if rec.root is not rec:
-            return
-        # The root span closes the trace: its row carries the trace-level facts.
-        t_attrs = getattr(rec, "trace_attrs", None) or {}
-        status = t_attrs.get("status") or ("error" if error is not None else "ok")
-        if error is None and status != "ok":
-            kind = "FailedAssertion" if status == "failed_assertion" else "ErrorStatus"
-            error_dump = ErrorInfo(
-                type=f"tracemend.{kind}", message=self._encoder.encode(t_attrs.get("error_message") or "")
-            ).model_dump()
-        tags = list(dict.fromkeys((*spec.tags, *t_attrs.get("tags", ()))))
-        code = self._code_version or CodeVersion()
-        trace_body = {
-            "trace_id": trace_id,
-            "entry_point": spec.entry_point,
-            "name": name,
-            "project": self._project,
-            "environment": self.settings.environment,
-            "input": inp or {},
-            "output": out,
-            "status": status,
-            "error": error_dump,
-            "start_time": start,
-            "end_time": end,
-            "config": cfg,
-            "config_hash": cfg_hash if cfg is not None else None,
-            "config_class": qualified_class(cfg_obj)
-            if cfg_obj is not None and not isinstance(cfg_obj, dict)
-            else None,
-            "config_param": spec.config_param if spec.config is None else None,
-            "code_version": code.model_dump(),
-            "tags": tags,
-            "metadata": enc(t_attrs.get("metadata", {})),
-        }
-        traces.append(
-            (
-                trace_id,
-                start_us,
-                end_us,
-                status,
-                spec.entry_point,
-                name,
-                self._project,
-                self.settings.environment,
-                code.commit,
-                int(code.dirty),
-                trace_body["config_hash"],
-                error_dump["type"] if error_dump else None,
-                json.dumps(trace_body),
-            )
-        )
 
 
 _lock = threading.Lock()
@@ -314,7 +454,8 @@ def run_forever() -> None:
     """The writer thread's loop (started by the first traced call)."""
     while True:
         time.sleep(POLL_SECONDS)
-        if STATE.queue:
+        writer = _writer
+        if STATE.queue or (writer is not None and writer.has_news()):
             try:
                 get_writer().drain()
             except Exception:
@@ -332,7 +473,7 @@ def flush() -> int:
         return 0
     try:
         # Only what was queued when flush was called: a producer still running cannot keep it here forever.
-        return get_writer().drain(limit=queued)
+        return get_writer().drain(limit=queued, final=True, wait=True)
     except Exception:
         internal_error("flush")
         return 0

@@ -168,9 +168,12 @@ class Agent:
         from tracemend import llm
 
         model = self.model or llm.resolve_model("diagnose")
+        task = _task_text(self.req)
+        redactor = self.tools.redactor
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": _task_text(self.req)},
+            # Redacted like every tool output: a build log can hold an index URL with a token in it.
+            {"role": "user", "content": redactor.scrub(task) if redactor is not None else task},
         ]
         edit_failures = 0
         res = self.result
@@ -299,7 +302,13 @@ def _resolve(repo: Path, rev: str) -> str | None:
 
 
 def verify_proposal(
-    repo: Path, diff: str, failing: list[Trace], passing: list[Trace], *, rev: str = "HEAD", timeout: float = 30.0
+    repo: Path,
+    diff: str,
+    failing: list[Trace],
+    passing: list[Trace],
+    *,
+    rev: str = "HEAD",
+    timeout: float = 30.0,
 ) -> Verification | None:
     """Rerun the failing inputs (and the passing sample) with ``diff`` applied in a sandbox worktree."""
     from tracemend.sandbox import verify_change

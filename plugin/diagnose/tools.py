@@ -1,9 +1,11 @@
 """The diagnosing agent's tools: read-only, confined to the repository, bounded in what they return.
 
 Every argument comes from the model and is untrusted. Paths are resolved and must stay inside the
-repository root (``..``, absolute paths and symlinks that lead out are refused, as is ``.git``); results
-are truncated so a tool call cannot flood the context. A refused call returns an error text to the model
-rather than raising, so the model can correct itself.
+repository root (``..``, absolute paths and symlinks that lead out are refused, as is ``.git``); files that
+hold secrets or that ``.gitignore`` hides are not readable, only regular files are opened, and searches run
+in linear time (:mod:`tracemend.diagnose.files`). Every output is redacted like recorded data before the
+model sees it, and truncated so a tool call cannot flood the context. A refused call returns an error text
+to the model rather than raising, so the model can correct itself.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tracemend.capture.redact import Redactor, default_redactor
+from tracemend.diagnose.files import Deadline, FilePolicy, Pattern, read_regular
 from tracemend.errors import ToolRefused
 from tracemend.records import ErrorInfo, Span, Trace
 
@@ -115,9 +119,20 @@ class RepoTools:
     extra_text: dict[str, str] = field(default_factory=dict)  # e.g. {"build_log": ...}
     # Fetch a trace not preloaded (by id or prefix), e.g. from the store; None: only preloaded traces.
     fetch_trace: Callable[[str], Trace | None] | None = None
+    # Globs of files readable even though they look secret or are git-ignored; None: from the settings.
+    allow_files: tuple[str, ...] | None = None
+    # Redacts every output; None: the project's redaction settings.
+    redactor: Redactor | None = None
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
+        if self.allow_files is None:
+            from tracemend.settings import get
+
+            self.allow_files = tuple(get("diagnose_allow_files", root=self.root))
+        self.policy = FilePolicy(self.root, self.allow_files)
+        if self.redactor is None:
+            self.redactor = default_redactor()
 
     # --- confinement ---------------------------------------------------------------------------------
 
@@ -170,7 +185,14 @@ class RepoTools:
         target = self.resolve(path)
         if target.is_dir():
             raise ToolRefused(f"{path}: is a folder; use list_files")
-        data = target.read_bytes()[:2_000_000]
+        rel = self._rel(target)
+        refusal = self.policy.refusal(rel)
+        if refusal:
+            raise ToolRefused(refusal)
+        try:
+            data = read_regular(target, 2_000_000)
+        except ToolRefused as exc:
+            raise ToolRefused(f"{path}: {exc}") from None
         if b"\x00" in data[:8192]:
             raise ToolRefused(f"{path}: binary file")
         lines = data.decode("utf-8", errors="replace").splitlines()
@@ -182,26 +204,27 @@ class RepoTools:
         more = (
             f"\n… ({len(lines) - end} more lines; ask with start_line={end + 1})" if end < len(lines) else ""
         )
-        return f"{self._rel(target)} lines {start}-{end} of {len(lines)}:\n{body}{more}"
+        return f"{rel} lines {start}-{end} of {len(lines)}:\n{body}{more}"
 
     def search_repo(self, pattern: str, glob: str | None = None) -> str:
         if not isinstance(pattern, str) or not pattern:
             raise ToolRefused("pattern must be a non-empty string")
-        try:
-            rx = re.compile(pattern[:500])
-        except re.error as exc:
-            rx = re.compile(re.escape(pattern[:500]))
-            note = f"(not a valid regex: {exc}; searched literally)\n"
-        else:
-            note = ""
+        rx = Pattern(pattern[:500])
+        note = rx.note
+        deadline = Deadline()
         hits: list[str] = []
         for p in self._walk(self.root):
+            if deadline.passed():
+                note += f"(search stopped after {deadline.seconds:g} s; narrow the glob)\n"
+                break
             rel = self._rel(p)
             if glob and not (fnmatch.fnmatch(rel, glob) or fnmatch.fnmatch(p.name, glob)):
                 continue
+            if self.policy.refusal(rel):
+                continue
             try:
-                data = p.read_bytes()[:1_000_000]
-            except OSError:
+                data = read_regular(p, 1_000_000)
+            except ToolRefused:
                 continue
             if b"\x00" in data[:4096]:
                 continue
@@ -216,7 +239,12 @@ class RepoTools:
         base = self.resolve(path or ".")
         if base.is_file():
             return self._rel(base)
-        files = [self._rel(p) for p in self._walk(base)]
+        files = []
+        for p in self._walk(base):
+            rel = self._rel(p)
+            if rel in self.policy.ignored:
+                continue
+            files.append(rel + ("  (not readable)" if self.policy.refusal(rel) else ""))
         more = f"\n… ({len(files) - MAX_LIST} more)" if len(files) > MAX_LIST else ""
         return "\n".join(files[:MAX_LIST]) + more if files else "(empty)"
 
@@ -261,9 +289,11 @@ class RepoTools:
         try:
             out = handler(**args)
         except ToolRefused as exc:
-            return f"error: {exc}"
+            out = f"error: {exc}"
         except (TypeError, ValueError) as exc:
-            return f"error: bad arguments for {name}: {exc}"
+            out = f"error: bad arguments for {name}: {exc}"
+        if self.redactor is not None:
+            out = self.redactor.scrub(out)
         if len(out) > MAX_RESULT_CHARS:
             out = out[:MAX_RESULT_CHARS] + "\n… (truncated)"
         return out

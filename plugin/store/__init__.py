@@ -1,12 +1,14 @@
 """The embedded trace store: one SQLite file in WAL mode, safe for several writing processes.
 
 Modules: ``sqlite`` (the :class:`Store`), ``schema`` (migrations; refusing foreign, corrupt or newer
-files), ``rows`` (row tuples and microsecond times), ``paths`` (where the file is).
+files), ``parse`` (reading rows back, damaged ones skipped), ``rows`` (row tuples and microsecond times),
+``paths`` (where the file is).
 """
 
 from __future__ import annotations
 
 from tracemend.errors import StoreError
+from tracemend.store.parse import DamagedRow
 from tracemend.store.paths import resolve_db_path
 from tracemend.store.rows import TraceRow, WriterStats, from_us, to_us, trace_to_rows
 from tracemend.store.schema import APPLICATION_ID, SCHEMA_VERSION
@@ -14,6 +16,7 @@ from tracemend.store.sqlite import Store, TraceFilter
 
 __all__ = [
     "APPLICATION_ID",
+    "DamagedRow",
     "SCHEMA_VERSION",
     "Store",
     "StoreError",

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 from tracemend.errors import StoreError
 
@@ -72,7 +73,11 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def check_file(path: Path) -> None:
-    """Refuse a file that is not ours before anything writes to it (a foreign file stays byte-identical)."""
+    """Refuse a file that is not ours before anything writes to it (a foreign file stays byte-identical).
+
+    Foreign: not SQLite; another application's id; or, without our id, any table or a ``user_version`` (a
+    table-less file someone versioned is someone's). Only an empty SQLite file is adopted.
+    """
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a trace store file.")
     if not path.exists() or path.stat().st_size == 0:
@@ -86,11 +91,15 @@ def check_file(path: Path) -> None:
         raise StoreError(f"{path} is not a tracemend store (not an SQLite database); it was left untouched.")
     try:
         app_id, version, tables, check = retry_busy(lambda: _inspect(path))
+    except sqlite3.OperationalError as exc:
+        if "unable to open" in str(exc):
+            raise StoreError(f"Cannot read the trace store at {path}: {exc}") from exc
+        raise StoreError(f"{path} is corrupt ({exc}); it was left untouched.") from exc
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path} is corrupt ({exc}); it was left untouched.") from exc
     if check != "ok":
         raise StoreError(f"{path} is corrupt ({check}); it was left untouched.")
-    if app_id != APPLICATION_ID and tables:
+    if app_id != APPLICATION_ID and (tables or version or app_id):
         raise StoreError(
             f"{path} is an SQLite database that tracemend did not create; it was left untouched. "
             "Point TRACEMEND_DB at another file."
@@ -103,10 +112,30 @@ def check_file(path: Path) -> None:
         )
 
 
-def _inspect(path: Path) -> tuple[int, int, int, str]:
-    ro = sqlite3.connect(
-        f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+def connect_read_only(path: Path, timeout: float = BUSY_TIMEOUT_MS / 1000) -> sqlite3.Connection:
+    """A read-only connection that writes nothing to the file.
+
+    A WAL-mode file in a folder the process cannot write, without its ``-shm`` companion, cannot be opened
+    read-only the usual way; it is then opened as immutable (nobody can be writing it there).
+    """
+    uri = f"file:{quote(str(path))}"
+    conn = sqlite3.connect(
+        f"{uri}?mode=ro", uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
     )
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "unable to open" not in str(exc) and "readonly" not in str(exc):
+            raise
+    return sqlite3.connect(
+        f"{uri}?mode=ro&immutable=1", uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+    )
+
+
+def _inspect(path: Path) -> tuple[int, int, int, str]:
+    ro = connect_read_only(path)
     try:
         # One read transaction: another process may be creating the store right now, and separate
         # statements could see the tables of its commit but the application id from before it.

@@ -17,29 +17,55 @@ from typing import Any, TypedDict, Unpack
 
 from tracemend.errors import StoreError
 from tracemend.records import Span, Trace
+from tracemend.store.parse import DamagedRow, DamageLog, failure_parts, parse
 from tracemend.store.paths import resolve_db_path
 from tracemend.store.rows import TraceRow, WriterStats, from_us, to_us, trace_to_rows
 from tracemend.store.schema import (
     BUSY_TIMEOUT_MS,
+    SCHEMA_VERSION,
     check_file,
+    connect_read_only,
     migrate,
     retry_busy,
 )
 
+_SQLITE_READONLY, _SQLITE_CANTOPEN = 8, 14
+CACHE_KIB = 32 * 1024
+
+
+def _cannot_write(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (_SQLITE_READONLY, _SQLITE_CANTOPEN) or "readonly" in str(exc)
+
 
 class Store:
-    """A connection to one store file. Thread-safe; open one per process (connections do not survive fork)."""
+    """A connection to one store file. Thread-safe; open one per process (connections do not survive fork).
 
-    def __init__(self, path: Path | str | None = None, *, create: bool = True) -> None:
+    A store the process cannot write (a read-only file, folder or mount) opens read-only: reads work,
+    ``read_only`` is true and writes raise :class:`StoreError`. ``read_only=True`` asks for that anyway.
+    Rows that cannot be read back are skipped by the reads and listed in ``damaged``.
+    """
+
+    def __init__(
+        self, path: Path | str | None = None, *, create: bool = True, read_only: bool = False
+    ) -> None:
         self.path = resolve_db_path(path)
-        if not self.path.exists() and not create:
+        if not self.path.exists() and (not create or read_only):
             raise StoreError(f"No trace store at {self.path}. Record traces with @tracemend.track first.")
         check_file(self.path)
+        self.read_only = read_only
+        self._damage = DamageLog()
+        self._lock = threading.RLock()
+        if not read_only:
+            self._open_read_write()
+        if self.read_only:
+            self._open_read_only()
+
+    def _open_read_write(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"Cannot create the folder for the trace store at {self.path}: {exc}") from exc
-        self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(
                 str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
@@ -47,19 +73,45 @@ class Store:
             self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             retry_busy(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            # Trace ids are random, so each batch updates index pages all over a large store; a cache that
+            # holds them (up to 32 MiB, used only as the store grows) halves the writer's SQLite time there.
+            self._conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             retry_busy(self._migrate)
         except sqlite3.DatabaseError as exc:
             if hasattr(self, "_conn"):
                 self._conn.close()
+            if self.path.exists() and self.path.stat().st_size and _cannot_write(exc):
+                self.read_only = True  # not ours to write: read it as it is
+                return
             raise StoreError(f"Cannot open the trace store at {self.path}: {exc}") from exc
         except StoreError:
             self._conn.close()
             raise
 
+    def _open_read_only(self) -> None:
+        try:
+            self._conn = connect_read_only(self.path)
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"Cannot read the trace store at {self.path}: {exc}") from exc
+        if version != SCHEMA_VERSION:
+            self._conn.close()
+            raise StoreError(
+                f"The trace store at {self.path} is read-only and has schema version {version}, not "
+                f"{SCHEMA_VERSION}; open it once where it can be written, or upgrade tracemend."
+            )
+
+    @property
+    def damaged(self) -> list[DamagedRow]:
+        """Rows the reads skipped because they could not be read back (each also logged once)."""
+        return list(self._damage.rows)
+
     # --- lifecycle -------------------------------------------------------------------------------
 
     @contextmanager
     def _write_transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise StoreError(f"The trace store at {self.path} is read-only.")
         with self._lock:
             # Outside the try: if BEGIN fails there is nothing to roll back (and retry_busy may try again).
             self._conn.execute("BEGIN IMMEDIATE")
@@ -77,6 +129,18 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def release_wal(self) -> None:
+        """Move this connection's WAL into its database file and empty the WAL file.
+
+        For a store file that was replaced under the connection: the WAL file at the path is still this
+        connection's, and a new connection would read its frames as if they were the new file's.
+        """
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error:
+                pass
 
     def __enter__(self) -> Store:
         return self
@@ -163,11 +227,22 @@ class Store:
     ) -> Iterator[Trace]:
         """Traces matching every given filter, streamed in time order (``with_spans`` adds their spans)."""
         where, params = _where(**filters)
-        sql = f"SELECT body FROM traces{where} ORDER BY start_us {'DESC' if newest_first else 'ASC'}"
+        sql = (
+            f"SELECT trace_id, CAST(body AS BLOB) FROM traces{where} "
+            f"ORDER BY start_us {'DESC' if newest_first else 'ASC'}"
+        )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        for (body,) in self._stream(sql, params):
-            yield self._with_spans(Trace.model_validate_json(body), with_spans)
+        for trace_id, body in self._stream(sql, params):
+            trace = self._parse_trace(trace_id, body)
+            if trace is not None:
+                yield self._with_spans(trace, with_spans)
+
+    def _parse_trace(self, trace_id: str, body: bytes) -> Trace | None:
+        trace, reason = parse(Trace, body)
+        if trace is None:
+            self._damage.note("traces", trace_id, reason or "unreadable", str(self.path))
+        return trace
 
     def iter_rows(self, **filters: Unpack[TraceFilter]) -> Iterator[TraceRow]:
         """Indexed columns only, for fast scans over many traces."""
@@ -193,14 +268,18 @@ class Store:
         """A trace by id or by an unambiguous id prefix (as the CLI prints them)."""
         trace_id = trace_id.strip().lower()
         rows = self._all(
-            "SELECT body FROM traces WHERE trace_id >= ? AND trace_id < ? LIMIT 2",
+            "SELECT trace_id, CAST(body AS BLOB) FROM traces WHERE trace_id >= ? AND trace_id < ? LIMIT 2",
             (trace_id, trace_id + "\U0010ffff"),
         )
         if len(rows) != 1:
             if len(rows) > 1:
                 raise StoreError(f"Trace id prefix {trace_id!r} is ambiguous; give more characters.")
             return None
-        return self._with_spans(Trace.model_validate_json(rows[0][0]), with_spans)
+        trace = self._parse_trace(*rows[0])
+        if trace is None:
+            reason = next(d.reason for d in self._damage.rows if d.row_id == rows[0][0])
+            raise StoreError(f"Trace {rows[0][0]} in {self.path} is damaged and cannot be read ({reason}).")
+        return self._with_spans(trace, with_spans)
 
     def _with_spans(self, trace: Trace, with_spans: bool) -> Trace:
         if with_spans:
@@ -208,12 +287,27 @@ class Store:
         return trace
 
     def spans_of(self, trace_id: str) -> list[Span]:
-        rows = self._all("SELECT body FROM spans WHERE trace_id = ? ORDER BY start_us", (trace_id,))
-        return [Span.model_validate_json(body) for (body,) in rows]
+        rows = self._all(
+            "SELECT span_id, CAST(body AS BLOB) FROM spans WHERE trace_id = ? ORDER BY start_us", (trace_id,)
+        )
+        spans = []
+        for span_id, body in rows:
+            span, reason = parse(Span, body)
+            if span is None:
+                self._damage.note("spans", f"{trace_id}/{span_id}", reason or "unreadable", str(self.path))
+            else:
+                spans.append(span)
+        return spans
 
     def config(self, config_hash: str) -> dict[str, Any] | None:
-        row = self._one("SELECT body FROM configs WHERE config_hash = ?", (config_hash,))
-        return json.loads(row[0]) if row else None
+        row = self._one("SELECT CAST(body AS BLOB) FROM configs WHERE config_hash = ?", (config_hash,))
+        if not row:
+            return None
+        try:
+            return json.loads(row[0].decode("utf-8", "replace"))
+        except ValueError as exc:
+            self._damage.note("configs", config_hash, str(exc), str(self.path))
+            return None
 
     def code_versions(self) -> list[tuple[str, datetime, datetime, int]]:
         """Each commit seen with its first and last trace time and trace count, oldest first."""
@@ -293,7 +387,30 @@ class Store:
             "CASE WHEN error_type IS NULL THEN json_extract(body, '$.output') END "
             f"FROM traces{where} ORDER BY start_us"
         )
-        yield from self._stream(sql, params, size=2000)  # type: ignore[misc]
+        done: set[str] = set()
+        try:
+            for row in self._stream(sql, params, size=2000):
+                done.add(row[0])
+                yield row  # type: ignore[misc]
+            return
+        except sqlite3.OperationalError:
+            pass  # a body SQLite cannot read (malformed JSON, invalid text): go on row by row
+        slow = (
+            "SELECT trace_id, start_us, status, entry_point, code_commit, error_type, CAST(body AS BLOB) "
+            f"FROM traces{where} ORDER BY start_us"
+        )
+        for trace_id, t_us, status, entry, commit, error_type, body in self._stream(slow, params, size=500):
+            if trace_id in done:
+                continue
+            data = failure_parts(body)
+            if data is None:
+                self._damage.note("traces", trace_id, "body is not JSON", str(self.path))
+                continue
+            error, metadata, output = data
+            if error_type is not None:
+                yield trace_id, t_us, status, entry, commit, error, None, None
+            else:
+                yield trace_id, t_us, status, entry, commit, None, metadata, output
 
 
 class TraceFilter(TypedDict, total=False):

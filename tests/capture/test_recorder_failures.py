@@ -12,7 +12,7 @@ import tracemend
 from tracemend.capture.state import STATE
 from tracemend.store import Store
 
-from helpers.spine import read_traces
+from helpers.spine import only_trace, read_traces
 
 
 def _internal_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -69,22 +69,35 @@ def test_span_end_failure_is_swallowed(spine_store: Path, monkeypatch: pytest.Mo
     assert tracemend.stats()["internal_errors"] == 1
 
 
-class Unencodable(str):
-    """A value the encoder cannot handle (it measures every string it keeps)."""
+class Unmeasurable(str):
+    """A str subclass whose len() raises: the encoder copies it to a plain str and records it."""
 
     def __len__(self) -> int:
-        raise RuntimeError("encoder bug")
+        raise RuntimeError("no len for you")
 
 
-def test_encoder_failure_loses_the_span_not_the_call(
-    spine_store: Path, caplog: pytest.LogCaptureFixture
+_ENCODER_BUG = "trigger an encoder bug"
+
+
+def test_encoder_failure_loses_the_trace_not_the_call(
+    spine_store: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tracemend.capture.encode import Encoder
+
+    real = Encoder.encode
+
+    def buggy(self: Encoder, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("note") == _ENCODER_BUG:
+            raise RuntimeError("encoder bug")
+        return real(self, value)
+
+    monkeypatch.setattr(Encoder, "encode", buggy)
     calls: list[int] = []
 
     @tracemend.track
     def work(x: int) -> int:
         calls.append(x)
-        tracemend.update_current_span(note=Unencodable("n"))
+        tracemend.update_current_span(note=_ENCODER_BUG)
         return x * 3
 
     with caplog.at_level(logging.WARNING, logger="tracemend"):
@@ -92,11 +105,21 @@ def test_encoder_failure_loses_the_span_not_the_call(
         tracemend.flush()
     assert calls == [0, 1, 2, 3]
     assert len(_internal_warnings(caplog)) == 1
-    # Nothing vanishes silently: the lost spans are counted as dropped, in this process and in the store.
-    assert tracemend.stats()["dropped"] == 4
+    # Nothing vanishes silently: the lost spans are counted as failed, apart from queue-full drops.
+    stats = tracemend.stats()
+    assert stats["failed"] == 4 and stats["dropped"] == 0 and stats["lost"] == 0
     with Store(spine_store) as store:
         assert store.count() == 0
-        assert sum(w.dropped for w in store.writer_stats()) == 4
+
+
+def test_str_subclass_with_broken_len_is_recorded(spine_store: Path) -> None:
+    @tracemend.track
+    def work(x: int) -> int:
+        tracemend.update_current_span(note=Unmeasurable("kept"))
+        return x
+
+    work(1)
+    assert only_trace(spine_store).spans[0].attributes["note"] == "kept"
 
 
 class BadRepr:
@@ -157,5 +180,6 @@ def test_unusable_store_never_reaches_user_code(
         assert [work(i) for i in range(3)] == [0, -1, -2]
         tracemend.flush()
     assert foreign.read_bytes() == b"hello, I am a text file\n"
-    assert tracemend.stats()["dropped"] == 3
+    # Lost to an unusable store: counted as lost, not as queue-full drops.
+    assert tracemend.stats()["lost"] == 3 and tracemend.stats()["dropped"] == 0
     assert "not a tracemend store" in (tracemend.stats()["store_error"] or "")

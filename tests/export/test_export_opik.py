@@ -188,7 +188,7 @@ def test_bad_case_file_names_the_file_and_the_reason(tmp_path: Path) -> None:
     from tracemend.export.cases import CaseFileError, load_cases
 
     (tmp_path / "broken.yaml").write_text("name: x\nentry_point: [unclosed\n")
-    with pytest.raises(CaseFileError, match=r"broken\.yaml: not readable YAML"):
+    with pytest.raises(CaseFileError, match=r"broken\.yaml:\d+: invalid YAML"):
         load_cases(tmp_path)
     (tmp_path / "broken.yaml").write_text(yaml.safe_dump({"name": "x"}))
     with pytest.raises(CaseFileError, match=r"broken\.yaml: case 1: entry_point: Field required"):

@@ -358,13 +358,18 @@ def test_sandbox_env_allowlist() -> None:
             "PATH": "/bin",
             "HOME": "/h",
             "PYTHONHASHSEED": "0",
+            "PYTHONSTARTUP": "/tmp/evil.py",
+            "PYTHONINSPECT": "1",
             "TRACEMEND_PROJECT": "p",
             "TRACEMEND_DB": "/x.db",
+            "TRACEMEND_SECRET_TOKEN": "t0ken",
+            "TRACEMEND_API_KEY": "k2",
             "OPENAI_API_KEY": "k",
             "ANTHROPIC_API_KEY": "a",
             "AWS_SECRET_ACCESS_KEY": "s",
         },
     )
+    # Names, never prefixes: TRACEMEND_* and PYTHON* variables outside the list stay in the parent.
     assert env == {
         "PATH": "/bin",
         "HOME": "/h",
@@ -372,6 +377,17 @@ def test_sandbox_env_allowlist() -> None:
         "TRACEMEND_PROJECT": "p",
         "OPENAI_API_KEY": "k",
     }
+
+
+def test_sandbox_env_takes_the_variables_named_in_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.tracemend]\nrerun_env = ["SHOP_API_KEY"]\n')
+    monkeypatch.setenv("TRACEMEND_PROJECT_ROOT", str(tmp_path))
+    monkeypatch.setenv("SHOP_API_KEY", "shop-key")
+    monkeypatch.setenv("TRACEMEND_SECRET_TOKEN", "t0ken")
+    env = sandbox_env()
+    assert env["SHOP_API_KEY"] == "shop-key" and "TRACEMEND_SECRET_TOKEN" not in env
 
 
 def _result(tid: str, status: str, output: object = None, error: str | None = None) -> RerunResult:

@@ -201,7 +201,9 @@ def test_producer_faster_than_writer_never_blocks_and_drops_are_counted(tmp_path
     proc = run_python(FLOOD, env={"TRACEMEND_DB": str(db), "TRACEMEND_QUEUE_SIZE": "8"}, timeout=60)
     produced, dropped_before_exit, queued, max_queue = map(int, proc.stdout.split())
     assert max_queue == 8 and queued <= 8
-    assert dropped_before_exit >= produced - 2 * 8 - 1
+    # Held while the store stalls: the queue, the batch being serialised and three batches at the store
+    # thread (one running, two waiting); everything else was dropped, and counted.
+    assert dropped_before_exit >= produced - 5 * 8 - 1
     with Store(db) as store:
         written = store.count()
         (writer,) = store.writer_stats()
