@@ -56,6 +56,7 @@ class SpanRecord:
         "trace_attrs",
         "closed_early",
         "tb",
+        "otel",  # set when opentelemetry is imported: see capture.otel_join
     )
 
 
