@@ -20,7 +20,7 @@ from tracemend.cli._common import (
     since_option,
 )
 from tracemend.cli.errors import reports_errors
-from tracemend.errors import ConfigError
+from tracemend.errors import ConfigError, TracemendError
 from tracemend.store import Store
 
 export_app = typer.Typer(
@@ -176,6 +176,8 @@ def opik(
                     ),
                     **query,
                 )
+        except (TracemendError, ImportError):
+            raise  # reports_errors names them (a missing extra, a bad setting)
         except Exception as exc:
             raise _opik_failed(exc) from None
     _report_opik(result)
@@ -184,20 +186,29 @@ def opik(
 @export_app.command("cases")
 @reports_errors
 def cases(
-    directory: Path = typer.Option(
-        Path("tests/regressions"), "--dir", help="Folder (or file) of locked regression cases (YAML)."
+    directory: Path | None = typer.Option(
+        None,
+        "--dir",
+        help="Folder (or file) of locked regression cases (default: the regressions setting, tests/regressions).",
     ),
     suite: str = typer.Option("tracemend-regressions", "--suite", help="Opik test suite name."),
-    project: str | None = typer.Option(None, "--project", help="Opik project the suite belongs to."),
+    project: str | None = typer.Option(
+        None, "--project", help="Opik project the suite belongs to (default: as for export opik)."
+    ),
 ) -> None:
     """Export locked regression cases as Opik test suite items (input data + plain-English assertions)."""
+    from tracemend import settings
     from tracemend.export.cases import export_cases, load_cases
+    from tracemend.export.opik import opik_project
 
+    directory = directory or settings.path("regressions")
     found = load_cases(directory)
     if not found:
         raise ConfigError(f"no regression cases under {directory}")
     try:
-        result = export_cases(found, suite=suite, project=project)
+        result = export_cases(found, suite=suite, project=opik_project(project))
+    except (TracemendError, ImportError):
+        raise
     except Exception as exc:
         raise _opik_failed(exc) from None
     console.print(

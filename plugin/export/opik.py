@@ -164,9 +164,10 @@ def opik_client(client: Any = None, *, project: str | None = None) -> Iterator[A
     """
     own = client is None
     if own:
-        import opik
-
+        from tracemend.errors import require
         from tracemend.export.opik_delivery import install
+
+        opik = require("opik", "export to Opik")
 
         install()
         client = opik.Opik(project_name=project)

@@ -391,9 +391,10 @@ def make_exporter(
     timeout: float | None = None,
 ) -> SpanExporter:
     """The SDK's OTLP/HTTP (protobuf) span exporter; None arguments fall back to OTEL_EXPORTER_OTLP_*."""
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from tracemend.errors import require
 
-    return OTLPSpanExporter(
+    exporter = require("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLP export")
+    return exporter.OTLPSpanExporter(
         endpoint=traces_endpoint(endpoint) if endpoint else None,
         headers=headers,
         timeout=timeout,
