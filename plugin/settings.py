@@ -102,6 +102,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("allow_model_requests", "str", "true", "`false` forbids real model requests, `loopback` allows only "
        "servers on 127.0.0.1 (test suites)", "tests", env="TRACEMEND_ALLOW_MODEL_REQUESTS", in_table=False,
        choices=("true", "false", "loopback")),
+    _s("phoenix_venv", "path", "~/.cache/tracemend-phoenix-venv", "where tracemend's own test suite installs "
+       "Arize Phoenix for its export test (built once, reused)", "tests", env="TRACEMEND_PHOENIX_VENV",
+       in_table=False),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
