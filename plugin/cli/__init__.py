@@ -46,7 +46,7 @@ def main() -> None:
         from tracemend.cli.errors import report
         from tracemend.errors import missing_extra
 
-        missing = missing_extra(exc)
+        missing = missing_extra(exc, f"tracemend {sys.argv[1]}" if len(sys.argv) > 1 else None)
         if missing is None:
             raise
         sys.exit(report(missing))
