@@ -1,9 +1,9 @@
 """pytest plugin: regression-case YAML files become test items.
 
-Loaded through the ``pytest11`` entry point in every pytest run where tracemend is installed, so it does
-nothing (and imports nothing heavy) unless the regressions folder (the ``regressions`` setting, default
-``tests/regressions/``, or ``--regressions DIR`` / the ``tracemend_regressions`` ini option) exists. Even
-then it collects only the YAML files that declare themselves tracemend cases (a top-level
+Registered by the ``pytest11`` entry point (``tracemend_pytest``, which declares the options and imports
+nothing of tracemend's) only when the run has a regressions folder (the ``regressions`` setting, default
+``tests/regressions/``, or ``--regressions DIR`` / the ``tracemend_regressions`` ini option) or the project
+a ``[tool.tracemend]`` table (its keys are checked). Even then it imports nothing heavy, and collects only the YAML files that declare themselves tracemend cases (a top-level
 ``tracemend_case: 1``, see :mod:`tracemend.assertions.discovery`); other YAML there is left alone. Cases
 written before that key are still run, with a warning. Each case file is one item: rerun the entry point
 with the recorded input and config, apply the checks, then the judge.
@@ -20,63 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tracemend_pytest import DIRS
 
 from tracemend.errors import MissingExtra, TracemendError
 
 _RESULTS = "tracemend_results"
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("tracemend", "tracemend regression cases")
-    group.addoption(
-        "--regressions",
-        action="append",
-        dest="tracemend_regressions",
-        default=None,
-        metavar="DIR",
-        help="folder of regression-case YAML files (default: tests/regressions)",
-    )
-    group.addoption(
-        "--judge-model", dest="judge_model", default=None, help="judge model id (litellm or scripted:<path>)"
-    )
-    group.addoption(
-        "--judge-no-cache", dest="judge_no_cache", action="store_true", help="ignore the verdict cache"
-    )
-    group.addoption(
-        "--judge-cache-only",
-        dest="judge_cache_only",
-        action="store_true",
-        help="only use cached verdicts (CI); a miss fails, or skips with --judge-cache-miss=skip",
-    )
-    group.addoption("--judge-cache-miss", dest="judge_cache_miss", choices=("fail", "skip"), default=None)
-    group.addoption(
-        "--judge-cache", dest="judge_cache", default=None, metavar="PATH", help="verdict cache file"
-    )
-    group.addoption(
-        "--judge-samples", dest="judge_samples", type=int, default=None, help="judge samples per assertion"
-    )
-    group.addoption(
-        "--judge-no-prefetch",
-        dest="judge_no_prefetch",
-        action="store_true",
-        help="evaluate each case when its item runs (no up-front concurrent judging)",
-    )
-    parser.addini(
-        "tracemend_regressions", "folders of regression-case YAML files", type="linelist", default=[]
-    )
-
-
-def _regression_dirs(config: pytest.Config) -> list[Path]:
-    root = Path(config.rootpath)
-    given = config.getoption("tracemend_regressions") or config.getini("tracemend_regressions") or []
-    if given:
-        return [
-            (Path(d) if Path(d).is_absolute() else (Path(config.invocation_params.dir) / d)).resolve()
-            for d in given
-        ]
-    from tracemend import settings
-
-    return [(settings.path("regressions", root=root) or root / "tests" / "regressions").resolve()]
 
 
 def _check_settings(config: pytest.Config) -> None:
@@ -89,8 +37,7 @@ def _check_settings(config: pytest.Config) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _check_settings(config)
-    dirs = [d for d in _regression_dirs(config) if d.is_dir()]
-    config.stash[_DIRS] = dirs
+    dirs = config.stash.get(DIRS, [])
     if not dirs:
         return
     if config.getoption("judge_no_cache") and config.getoption("judge_cache_only"):
@@ -104,7 +51,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Reporter(state), "tracemend-regressions-reporter")
 
 
-_DIRS = pytest.StashKey[list]()
 _STATE = pytest.StashKey["_State"]()
 
 
@@ -178,7 +124,7 @@ def _display(config: pytest.Config, path: Path) -> str:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    dirs = parent.config.stash.get(_DIRS, [])
+    dirs = parent.config.stash.get(DIRS, [])
     if not dirs or file_path.suffix not in (".yaml", ".yml") or file_path.name.startswith(("_", ".")):
         return None  # names starting with "_" are not cases (e.g. a scripted judge's answers beside them)
     resolved = file_path.resolve()

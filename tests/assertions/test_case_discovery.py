@@ -152,3 +152,29 @@ def test_unknown_settings_keys_warn_with_a_did_you_mean(pytester: pytest.Pyteste
     result.stdout.fnmatch_lines(
         ["*unknown [[]tool.tracemend[]] key 'judge_modle'; did you mean 'judge_model'?*"]
     )
+
+
+def test_the_entry_point_reads_the_regressions_setting_as_the_settings_declare_it() -> None:
+    import tracemend_pytest
+
+    from tracemend.settings import BY_NAME
+
+    declared = BY_NAME["regressions"]
+    assert (
+        declared.env,
+        declared.name,
+        declared.default,
+    ) == (tracemend_pytest.ENV, tracemend_pytest.KEY, tracemend_pytest.DEFAULT)
+
+
+def test_an_unrelated_run_loads_nothing_of_tracemend(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml("[project]\nname = 'other'\n")
+    pytester.makeconftest(
+        "import sys\n\n\ndef pytest_sessionfinish(session):\n"
+        "    loaded = sorted(m for m in sys.modules if m.split('.')[0].startswith('tracemend'))\n"
+        "    (session.config.rootpath / 'loaded.txt').write_text(' '.join(loaded))\n"
+    )
+    pytester.makepyfile(test_unit="def test_one():\n    assert True\n")
+    result = pytester.runpytest_subprocess(*BASE_ARGS)
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "loaded.txt").read_text() == "tracemend_pytest"  # the entry point stub only
