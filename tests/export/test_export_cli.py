@@ -114,3 +114,16 @@ def test_opik_paths_use_one_project_name(recorded, store_path: Path, sink) -> No
     done = tm("export", "opik", "--otlp", "--url", url, "--db", str(store_path), env=env)
     assert done.returncode == 0 and "(project tm-one)" in done.stdout, done.stderr
     assert {k.lower(): v for k, v in _Sink.headers_seen[-1].items()}["projectname"] == "tm-one"
+
+
+@pytest.mark.slow
+def test_export_cases_to_a_dead_address_exits_1(tmp_path: Path) -> None:
+    from tracemend.assertions.case import write_case
+    from tracemend.records import Check, RegressionCase
+
+    case = RegressionCase(name="a case", entry_point="agent:answer", checks=[Check(kind="not_raises")])
+    write_case(case, tmp_path / "cases")
+    url = f"http://127.0.0.1:{_closed_port()}/api"
+    done = tm("export", "cases", "--dir", str(tmp_path / "cases"), env={"OPIK_URL_OVERRIDE": url})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"cannot reach Opik at {url}: ConnectError" in done.stderr and "✓" not in done.stdout
