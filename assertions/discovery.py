@@ -1,46 +1,19 @@
-"""Which YAML files are tracemend regression cases, told from their text alone.
+"""Which YAML files are tracemend regression cases, and migrating cases written before they said so.
 
-No YAML parser is needed, so the pytest plugin can decide in any project (with only ``pip install
-tracemend``) by reading the first bytes of the YAML files in the regressions folder:
+The test itself (:func:`case_kind`, from a file's text alone) lives in the pytest entry point
+``tracemend_pytest``, which must decide without importing tracemend; it is re-exported here.
 
-- ``"case"``: the file declares itself with a top-level ``tracemend_case: <version>`` line, which
-  ``tracemend lock`` writes as the first key;
-- ``"legacy"``: a case written before that key existed (top-level ``name:`` and ``entry_point:
-  module:qualname`` lines): still run, with a warning naming :func:`migrate`;
-- ``None``: any other YAML, which is not tracemend's and is left alone.
-
-``python -m tracemend.assertions.discovery [FOLDER]`` adds the key to the legacy cases of a folder
-(default: the regressions setting).
+``python -m tracemend.assertions.discovery [FOLDER]`` adds ``tracemend_case: 1`` to the legacy cases of a
+folder (default: the regressions setting).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-SCHEMA_KEY = "tracemend_case"
-SCHEMA_VERSION = 1
-SUFFIXES = (".yaml", ".yml")
-HEAD_BYTES = 65_536  # a case's keys come first; a large unrelated file is not read whole
-_DECLARED = re.compile(rf"^{SCHEMA_KEY}[ \t]*:", re.M)
-_NAME = re.compile(r"^name[ \t]*:", re.M)
-_ENTRY = re.compile(
-    r"""^entry_point[ \t]*:[ \t]*["']?[A-Za-z_][\w.]*:[A-Za-z_][\w.<>]*["']?[ \t]*(#.*)?$""", re.M
-)
+from tracemend_pytest import SCHEMA_KEY, SCHEMA_VERSION, SUFFIXES, case_files, case_kind
 
-
-def case_kind(path: Path | str) -> str | None:
-    """``"case"``, ``"legacy"`` or ``None`` (not a tracemend case), from the file's first bytes."""
-    try:
-        with open(path, "rb") as file:
-            head = file.read(HEAD_BYTES).decode("utf-8", errors="replace")
-    except OSError:
-        return None
-    if _DECLARED.search(head):
-        return "case"
-    if _NAME.search(head) and _ENTRY.search(head):
-        return "legacy"
-    return None
+__all__ = ["SCHEMA_KEY", "SCHEMA_VERSION", "SUFFIXES", "case_files", "case_kind", "main", "migrate"]
 
 
 def migrate(path: Path | str) -> bool:
@@ -58,18 +31,6 @@ def migrate(path: Path | str) -> bool:
     lines.insert(at, f"{SCHEMA_KEY}: {SCHEMA_VERSION}\n")
     path.write_text("".join(lines), encoding="utf-8")
     return True
-
-
-def case_files(folder: Path | str) -> list[Path]:
-    """The YAML files under ``folder`` that may be cases (``_name.yaml`` and hidden files never are)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix in SUFFIXES and p.is_file() and not p.name.startswith(("_", "."))
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

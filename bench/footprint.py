@@ -12,7 +12,8 @@ kept there and reused, this checkout reinstalled).
   too, ``--runs`` times each, in the same run of this script: the medians of the process's CPU time (user +
   system, less disturbed by other work on a shared machine than wall time, also printed) and the median of
   the paired ratios. Both runs must be green and collect the same tests (tracemend's plugin loads, and
-  leaves the project's YAML alone). Also the import time of the plugin module itself.
+  leaves the project's YAML alone). Also the import time of the entry point itself (``tracemend_pytest``,
+  all that such a run loads of tracemend).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def run_pytest(env: Path, where: Path) -> tuple[float, float, str]:
 
 def plugin_import_ms(env: Path, runs: int = 9) -> float:
     code = (
-        "import time, pytest; t = time.perf_counter(); import tracemend.assertions.pytest_plugin; "
+        "import time, pytest; t = time.perf_counter(); import tracemend_pytest; "
         "print((time.perf_counter() - t) * 1000)"
     )
     python = env / "bin" / "python"

@@ -2,8 +2,14 @@
 
 It imports nothing of tracemend's: importing the ``tracemend`` package costs tens of milliseconds, which
 every unrelated project's test run would pay. It declares tracemend's options, finds the regressions
-folder, and only when the run has one (or the project a ``[tool.tracemend]`` table, whose keys are then
-checked) registers the plugin itself, :mod:`tracemend.assertions.pytest_plugin`.
+folder, and registers the plugin itself, :mod:`tracemend.assertions.pytest_plugin`, only when that folder
+holds a tracemend case (or the project has a ``[tool.tracemend]`` table, whose keys are then checked).
+
+Which YAML files are cases is told from their text alone, here (:func:`case_kind`), so that no YAML parser
+is needed: ``"case"`` when the file declares itself with a top-level ``tracemend_case: <version>`` line
+(``tracemend lock`` writes it as the first key); ``"legacy"`` for a case written before that key existed
+(top-level ``name:`` and ``entry_point: module:qualname`` lines), still run with a warning; ``None`` for
+any other YAML, which is not tracemend's and is left alone.
 
 The folder: ``--regressions DIR`` (repeatable), else the ``tracemend_regressions`` ini option, else the
 ``regressions`` setting of :mod:`tracemend.settings` (``TRACEMEND_REGRESSIONS``, then ``[tool.tracemend]
@@ -14,6 +20,7 @@ regressions``, relative to the rootdir; default ``tests/regressions``), read her
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,42 @@ ENV = "TRACEMEND_REGRESSIONS"
 KEY = "regressions"
 DEFAULT = "tests/regressions"
 DIRS = pytest.StashKey[list]()  # the regressions folders that exist, for the plugin
+
+SCHEMA_KEY = "tracemend_case"
+SCHEMA_VERSION = 1
+SUFFIXES = (".yaml", ".yml")
+HEAD_BYTES = 65_536  # a case's keys come first; a large unrelated file is not read whole
+_DECLARED = re.compile(rf"^{SCHEMA_KEY}[ \t]*:", re.M)
+_NAME = re.compile(r"^name[ \t]*:", re.M)
+_ENTRY = re.compile(
+    r"""^entry_point[ \t]*:[ \t]*["']?[A-Za-z_][\w.]*:[A-Za-z_][\w.<>]*["']?[ \t]*(#.*)?$""", re.M
+)
+
+
+def case_kind(path: Path | str) -> str | None:
+    """``"case"``, ``"legacy"`` or ``None`` (not a tracemend case), from the file's first bytes."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(HEAD_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    if _DECLARED.search(head):
+        return "case"
+    if _NAME.search(head) and _ENTRY.search(head):
+        return "legacy"
+    return None
+
+
+def case_files(folder: Path | str) -> list[Path]:
+    """The YAML files under ``folder`` that may be cases (``_name.yaml`` and hidden files never are)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix in SUFFIXES and p.is_file() and not p.name.startswith(("_", "."))
+    )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -99,7 +142,7 @@ def pytest_configure(config: pytest.Config) -> None:
     table = _table(Path(config.rootpath))
     dirs = [d for d in regression_dirs(config, table) if d.is_dir()]
     config.stash[DIRS] = dirs
-    if dirs or table is not None:
+    if table is not None or any(case_kind(path) for folder in dirs for path in case_files(folder)):
         from tracemend.assertions import pytest_plugin
 
         config.pluginmanager.register(pytest_plugin, "tracemend-regressions")

@@ -170,11 +170,13 @@ def test_the_entry_point_reads_the_regressions_setting_as_the_settings_declare_i
 def test_an_unrelated_run_loads_nothing_of_tracemend(pytester: pytest.Pytester) -> None:
     pytester.makepyprojecttoml("[project]\nname = 'other'\n")
     pytester.makeconftest(
-        "import sys\n\n\ndef pytest_sessionfinish(session):\n"
+        FOREIGN_CONFTEST + "\n\nimport sys\n\n\ndef pytest_sessionfinish(session):\n"
         "    loaded = sorted(m for m in sys.modules if m.split('.')[0].startswith('tracemend'))\n"
         "    (session.config.rootpath / 'loaded.txt').write_text(' '.join(loaded))\n"
     )
+    (pytester.path / "tests" / "regressions").mkdir(parents=True)
+    (pytester.path / "tests" / "regressions" / "x.yaml").write_text(FOREIGN_YAML)
     pytester.makepyfile(test_unit="def test_one():\n    assert True\n")
     result = pytester.runpytest_subprocess(*BASE_ARGS)
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
     assert (pytester.path / "loaded.txt").read_text() == "tracemend_pytest"  # the entry point stub only
