@@ -1,12 +1,13 @@
 """pytest plugin: regression-case YAML files become test items.
 
 Registered by the ``pytest11`` entry point (``tracemend_pytest``, which declares the options and imports
-nothing of tracemend's) only when the run has a regressions folder (the ``regressions`` setting, default
-``tests/regressions/``, or ``--regressions DIR`` / the ``tracemend_regressions`` ini option) or the project
-a ``[tool.tracemend]`` table (its keys are checked). Even then it imports nothing heavy, and collects only the YAML files that declare themselves tracemend cases (a top-level
-``tracemend_case: 1``, see :mod:`tracemend.assertions.discovery`); other YAML there is left alone. Cases
-written before that key are still run, with a warning. Each case file is one item: rerun the entry point
-with the recorded input and config, apply the checks, then the judge.
+nothing of tracemend's) only when the run's regressions folder (the ``regressions`` setting, default
+``tests/regressions/``, or ``--regressions DIR`` / the ``tracemend_regressions`` ini option) holds a
+tracemend case, or the project has a ``[tool.tracemend]`` table (its keys are checked). Even then it
+imports nothing heavy, and collects only the YAML files that declare themselves tracemend cases (a
+top-level ``tracemend_case: 1``, see :mod:`tracemend.assertions.discovery`); other YAML there is left
+alone. Cases written before that key are still run, with a warning. Each case file is one item: rerun the
+entry point with the recorded input and config, apply the checks, then the judge.
 
 Without pytest-xdist, all selected cases are evaluated up front (entry points in order, judge requests
 concurrently with bounded concurrency), and each item reports its own result; with xdist, each worker
