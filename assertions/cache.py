@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sqlite3
 import threading
@@ -105,12 +104,10 @@ class CachedVerdict:
 def default_cache_path() -> Path:
     """``TRACEMEND_JUDGE_CACHE``, else ``[tool.tracemend] judge_cache``, else ``.tracemend/judge_cache.db``,
     relative to the project root."""
-    from tracemend.project import project_root, tool_table
+    from tracemend import settings
+    from tracemend.project import project_root
 
-    root = project_root()
-    explicit = os.environ.get("TRACEMEND_JUDGE_CACHE") or tool_table(root).get("judge_cache")
-    path = Path(explicit) if explicit else DEFAULT_CACHE_PATH
-    return path if path.is_absolute() else root / path
+    return settings.path("judge_cache") or project_root() / DEFAULT_CACHE_PATH
 
 
 class VerdictCache:

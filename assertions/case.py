@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from tracemend.assertions.checks import validate_check
+from tracemend.assertions.discovery import SCHEMA_KEY, SCHEMA_VERSION
 from tracemend.errors import CaseFileError
 from tracemend.records import RegressionCase
 
@@ -128,6 +129,10 @@ def load_case(path: Path | str) -> RegressionCase:
     root, data = read_yaml(path)
     if not isinstance(data, dict):
         raise CaseFileError(path, 1, "a regression case must be a mapping (name, entry_point, input, ...)")
+    data = dict(data)
+    problem = _schema_problem(data.pop(SCHEMA_KEY, None))
+    if problem:
+        raise CaseFileError(path, _line(_node_at(root, (SCHEMA_KEY,))), problem)
     try:
         case = RegressionCase.model_validate(data)
     except ValidationError as exc:
@@ -165,8 +170,19 @@ def case_filename(case: RegressionCase) -> str:
     return f"{slug(case.name)}.yaml"
 
 
+def _schema_problem(version: Any) -> str | None:
+    """Why a file's ``tracemend_case`` value cannot be read (None: a known version, or a file from
+    before the key, which is accepted)."""
+    is_int = isinstance(version, int) and not isinstance(version, bool)
+    if version is None or (is_int and version == SCHEMA_VERSION):
+        return None
+    if is_int and version > SCHEMA_VERSION:
+        return f"{SCHEMA_KEY}: {version} is from a newer tracemend (this one reads {SCHEMA_VERSION}); upgrade"
+    return f"{SCHEMA_KEY}: {version!r} is not a case format version (expected {SCHEMA_VERSION})"
+
+
 def case_to_data(case: RegressionCase) -> dict[str, Any]:
-    data = case.model_dump(mode="json", exclude_defaults=False)
+    data = {SCHEMA_KEY: SCHEMA_VERSION, **case.model_dump(mode="json", exclude_defaults=False)}
     # Leave out empty optional sections so files stay short; keep the order of the record.
     for key in ("config", "config_class", "config_param", "samples"):
         if data.get(key) is None:
@@ -245,6 +261,10 @@ def load_cases(path: Path | str) -> list[tuple[Path, RegressionCase]]:
         for index, entry in enumerate(entries, 1):
             if not isinstance(entry, dict):
                 raise CaseFileError(file, None, f"case {index} is a {type(entry).__name__}, not a mapping")
+            problem = _schema_problem(entry.get(SCHEMA_KEY))
+            if problem:
+                raise CaseFileError(file, None, f"case {index}: {problem}")
+            entry = {k: v for k, v in entry.items() if k != SCHEMA_KEY}
             try:
                 out.append((file, RegressionCase.model_validate(entry)))
             except ValidationError as exc:

@@ -21,6 +21,31 @@ from typing import Any
 from tracemend.records import Check
 
 OUTPUT_KINDS = ("contains", "not_contains", "regex", "equals", "json_schema")
+# Every kind, with what its value is (shown by `tracemend lock --help` and in errors).
+KINDS = {
+    "raises": "the call raises this exception type (or a subclass): raises=KeyError",
+    "not_raises": "the call does not raise this type (not_raises=KeyError), or nothing at all (not_raises)",
+    "contains": "the output's text contains this string: contains='30 days'",
+    "not_contains": "the output's text does not contain this string",
+    "regex": "a Python regular expression found in the output's text",
+    "equals": "the output equals this JSON value (or @file.json)",
+    "json_schema": "the output validates against this JSON schema (or @schema.json)",
+    "max_latency_ms": "the call takes at most this many milliseconds",
+}
+_TYPE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+# Values a person means as "yes"/"no", never as an exception type's name.
+_NOT_TYPE_NAMES = {"true", "false", "yes", "no", "on", "off", "none", "null", "1", "0"}
+
+
+def _type_name_problem(kind: str, value: Any) -> str | None:
+    usage = f"{kind} takes an exception type name ({kind}=KeyError)"
+    if kind == "not_raises":
+        usage += " or nothing (not_raises: the call must not raise at all)"
+    if not isinstance(value, str) or not value.strip():
+        return usage
+    if value.strip().lower() in _NOT_TYPE_NAMES or not _TYPE_NAME.fullmatch(value.strip()):
+        return f"{value!r} is not an exception type name; {usage}"
+    return None
 
 
 @dataclass
@@ -86,10 +111,10 @@ def _type_matches(exc: BaseException, name: str) -> bool:
 def validate_check(check: Check) -> str | None:
     """Why a check's value cannot work (checked when a case is loaded), or None."""
     kind, value = check.kind, check.value
-    if kind in ("raises",) and not (isinstance(value, str) and value.strip()):
-        return "raises needs an exception type name"
-    if kind == "not_raises" and value is not None and not isinstance(value, str):
-        return "not_raises takes an exception type name (or nothing)"
+    if kind == "raises" or (kind == "not_raises" and value is not None):
+        problem = _type_name_problem(kind, value)
+        if problem:
+            return problem
     if kind in ("contains", "not_contains"):
         items = value if isinstance(value, list) else [value]
         if not items or not all(isinstance(i, str) and i for i in items):
@@ -189,6 +214,12 @@ def parse_check(text: str) -> Check:
     ``max_latency_ms=2000``, ``json_schema={"type": "object"}``, ``equals=@expected.json``, ``not_raises``."""
     kind, sep, raw = text.partition("=")
     kind = kind.strip()
+    if kind not in KINDS:
+        import difflib
+
+        close = difflib.get_close_matches(kind, list(KINDS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"{text!r}: unknown check kind {kind!r}; {hint}kinds: {', '.join(KINDS)}")
     value: Any = raw if sep else None
     if isinstance(value, str) and value.startswith("@"):
         from pathlib import Path

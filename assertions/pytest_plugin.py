@@ -1,9 +1,13 @@
 """pytest plugin: regression-case YAML files become test items.
 
-Loaded through the ``pytest11`` entry point in every pytest run where tracemend is installed, so it does
-nothing (and imports nothing heavy) unless the regressions folder (default ``tests/regressions/``, or
-``--regressions DIR`` / the ``tracemend_regressions`` ini option) exists. Then each YAML file in it is one item:
-rerun the entry point with the recorded input and config, apply the checks, then the judge.
+Registered by the ``pytest11`` entry point (``tracemend_pytest``, which declares the options and imports
+nothing of tracemend's) only when the run's regressions folder (the ``regressions`` setting, default
+``tests/regressions/``, or ``--regressions DIR`` / the ``tracemend_regressions`` ini option) holds a
+tracemend case, or the project has a ``[tool.tracemend]`` table (its keys are checked). Even then it
+imports nothing heavy, and collects only the YAML files that declare themselves tracemend cases (a
+top-level ``tracemend_case: 1``, see :mod:`tracemend.assertions.discovery`); other YAML there is left
+alone. Cases written before that key are still run, with a warning. Each case file is one item: rerun the
+entry point with the recorded input and config, apply the checks, then the judge.
 
 Without pytest-xdist, all selected cases are evaluated up front (entry points in order, judge requests
 concurrently with bounded concurrency), and each item reports its own result; with xdist, each worker
@@ -17,66 +21,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tracemend_pytest import DIRS
 
-from tracemend.errors import TracemendError
+from tracemend.errors import MissingExtra, TracemendError
 
 _RESULTS = "tracemend_results"
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("tracemend", "tracemend regression cases")
-    group.addoption(
-        "--regressions",
-        action="append",
-        dest="tracemend_regressions",
-        default=None,
-        metavar="DIR",
-        help="folder of regression-case YAML files (default: tests/regressions)",
-    )
-    group.addoption(
-        "--judge-model", dest="judge_model", default=None, help="judge model id (litellm or scripted:<path>)"
-    )
-    group.addoption(
-        "--judge-no-cache", dest="judge_no_cache", action="store_true", help="ignore the verdict cache"
-    )
-    group.addoption(
-        "--judge-cache-only",
-        dest="judge_cache_only",
-        action="store_true",
-        help="only use cached verdicts (CI); a miss fails, or skips with --judge-cache-miss=skip",
-    )
-    group.addoption("--judge-cache-miss", dest="judge_cache_miss", choices=("fail", "skip"), default=None)
-    group.addoption(
-        "--judge-cache", dest="judge_cache", default=None, metavar="PATH", help="verdict cache file"
-    )
-    group.addoption(
-        "--judge-samples", dest="judge_samples", type=int, default=None, help="judge samples per assertion"
-    )
-    group.addoption(
-        "--judge-no-prefetch",
-        dest="judge_no_prefetch",
-        action="store_true",
-        help="evaluate each case when its item runs (no up-front concurrent judging)",
-    )
-    parser.addini(
-        "tracemend_regressions", "folders of regression-case YAML files", type="linelist", default=[]
-    )
+def _check_settings(config: pytest.Config) -> None:
+    """Unknown ``[tool.tracemend]`` keys show in the warnings summary, with a did-you-mean."""
+    from tracemend import settings
 
-
-def _regression_dirs(config: pytest.Config) -> list[Path]:
-    root = Path(config.rootpath)
-    given = config.getoption("tracemend_regressions") or config.getini("tracemend_regressions") or []
-    if given:
-        return [
-            (Path(d) if Path(d).is_absolute() else (Path(config.invocation_params.dir) / d)).resolve()
-            for d in given
-        ]
-    return [(root / "tests" / "regressions").resolve()]
+    for message in settings.take_table_warnings(Path(config.rootpath)):
+        config.issue_config_time_warning(pytest.PytestConfigWarning(f"tracemend: {message}"), stacklevel=2)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    dirs = [d for d in _regression_dirs(config) if d.is_dir()]
-    config.stash[_DIRS] = dirs
+    _check_settings(config)
+    dirs = config.stash.get(DIRS, [])
     if not dirs:
         return
     if config.getoption("judge_no_cache") and config.getoption("judge_cache_only"):
@@ -90,7 +52,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Reporter(state), "tracemend-regressions-reporter")
 
 
-_DIRS = pytest.StashKey[list]()
 _STATE = pytest.StashKey["_State"]()
 
 
@@ -118,10 +79,9 @@ class _State:
 
     def settings(self) -> dict[str, Any]:
         if self._settings is None:
-            from tracemend import llm
-            from tracemend.project import tool_table
+            from tracemend import llm, settings
 
-            table = tool_table(Path(self.config.rootpath))
+            root = Path(self.config.rootpath)
             opt = self.config.getoption
             mode = (
                 "no-cache"
@@ -135,8 +95,8 @@ class _State:
                 "model": opt("judge_model") or llm.resolve_model("judge"),
                 "mode": mode,
                 "cache_path": Path(cache_path).resolve() if cache_path else None,
-                "samples": opt("judge_samples") or int(table.get("judge_samples", 1)),
-                "miss": opt("judge_cache_miss") or str(table.get("judge_cache_miss", "fail")),
+                "samples": opt("judge_samples") or settings.get("judge_samples", root=root),
+                "miss": opt("judge_cache_miss") or settings.get("judge_cache_miss", root=root),
             }
         return self._settings
 
@@ -165,22 +125,49 @@ def _display(config: pytest.Config, path: Path) -> str:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    dirs = parent.config.stash.get(_DIRS, [])
+    dirs = parent.config.stash.get(DIRS, [])
     if not dirs or file_path.suffix not in (".yaml", ".yml") or file_path.name.startswith(("_", ".")):
         return None  # names starting with "_" are not cases (e.g. a scripted judge's answers beside them)
     resolved = file_path.resolve()
-    if any(resolved.is_relative_to(d) for d in dirs):
-        return RegressionFile.from_parent(parent, path=file_path)
-    return None
+    if not any(resolved.is_relative_to(d) for d in dirs):
+        return None
+    from tracemend.assertions.discovery import case_kind
+
+    kind = case_kind(file_path)
+    if kind is None:
+        return None  # YAML that does not declare itself a tracemend case: not ours
+    return RegressionFile.from_parent(parent, path=file_path, legacy=kind == "legacy")
 
 
 class RegressionFile(pytest.File):
-    def collect(self):  # type: ignore[no-untyped-def]
-        from tracemend.assertions.case import CaseFileError, load_case
+    def __init__(self, *, legacy: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.legacy = legacy
 
+    def collect(self):  # type: ignore[no-untyped-def]
+        from tracemend.errors import missing_extra
+
+        if self.legacy:
+            from tracemend.assertions.discovery import SCHEMA_KEY, SCHEMA_VERSION
+
+            self.warn(
+                pytest.PytestWarning(
+                    f"{_display(self.config, self.path)}: a tracemend case written before cases declared "
+                    f"themselves; run as before, but add `{SCHEMA_KEY}: {SCHEMA_VERSION}` as its first key "
+                    "(python -m tracemend.assertions.discovery does it for a folder)"
+                )
+            )
         try:
+            from tracemend.assertions.case import CaseFileError, load_case
+
             case = load_case(self.path)
-        except CaseFileError as exc:
+        except ImportError as exc:  # installed without the loop's libraries: say so on each case
+            missing = missing_extra(exc, "running tracemend regression cases")
+            if missing is None:
+                raise
+            yield CaseFileErrorItem.from_parent(self, name=self.path.name, error=missing)
+            return
+        except (CaseFileError, MissingExtra) as exc:
             # One bad file is one failing item with its file and line; the other cases still run.
             yield CaseFileErrorItem.from_parent(self, name=self.path.name, error=exc)
             return
@@ -200,6 +187,8 @@ class CaseFileErrorItem(pytest.Item):
         error = excinfo.value
         line = getattr(error, "line", None)
         where = _display(self.config, self.path) + (f":{line}" if line else "")
+        if isinstance(error, MissingExtra):
+            return f"cannot run the regression case {where}: {error}"
         return f"invalid regression case file {where}: {getattr(error, 'reason', error)}"
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -8,6 +8,10 @@ this same run. Two loops per scenario:
   batches, so that the median is not a batch the OS scheduler pre-empted on a busy machine);
 - paced: one call every ``PACE_US`` µs (busy-waiting in between), each call timed; the median.
 
+Two scenarios price the OpenTelemetry join (``capture/otel_join.py``): ``tm+otel`` is the decorator with
+opentelemetry imported and no span active (the app uses OTel elsewhere), ``tm+otel-span`` the decorator
+inside an active app span, where each tracked call becomes OTel's current parent while it runs.
+
 Also the import cost of ``tracemend`` and ``opik``: the median over fresh interpreters of the time to
 import the package (without ``-X importtime``, which slows imports down itself).
 
@@ -31,7 +35,7 @@ import tempfile
 import time
 from typing import Any
 
-SCENARIOS = ("bare", "tracemend", "disabled", "otel", "opik")
+SCENARIOS = ("bare", "tracemend", "disabled", "otel", "opik", "tm+otel", "tm+otel-span")
 WRITER_RATES = (20_000, 50_000, 100_000, 150_000)  # spans per second
 WRITER_SECONDS = 3.0
 WRITER_SHAPES = ("1-span", "5-span")
@@ -67,6 +71,20 @@ def build(scenario: str) -> Any:
         if scenario == "disabled":
             tracemend.configure(enabled=False)
         return tracemend.track(_workload)
+    if scenario in ("tm+otel", "tm+otel-span"):
+        from opentelemetry.sdk.trace import TracerProvider
+
+        import tracemend
+
+        traced = tracemend.track(_workload)
+        if scenario == "tm+otel":
+            return traced
+        # The app's request span stays open for the whole run: every traced call is a root joining it.
+        span = TracerProvider().get_tracer("bench").start_span("request")
+        from opentelemetry import context, trace
+
+        context.attach(trace.set_span_in_context(span))
+        return traced
     if scenario == "otel":
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -96,7 +114,7 @@ def measure(scenario: str) -> dict[str, Any]:
     clock = time.perf_counter_ns
     for i in range(2000):  # warm up: first-call setup, writer thread start, caches
         fn(i, "warm")
-    if scenario == "tracemend":
+    if scenario.startswith(("tracemend", "tm+")):
         import tracemend
 
         # Steady state: the writer has started (imported pydantic, opened the store) before timing;
@@ -112,7 +130,7 @@ def measure(scenario: str) -> dict[str, Any]:
             fn(i, "question")
         batches.append((clock() - start) / TIGHT_BATCH / 1000)
     extra: dict[str, Any] = {"tight_batches": len(batches)}
-    if scenario == "tracemend":
+    if scenario.startswith(("tracemend", "tm+")):
         import tracemend
 
         tracemend.flush()
@@ -128,7 +146,7 @@ def measure(scenario: str) -> dict[str, Any]:
         start = clock()
         fn(i, "question")
         paced.append((clock() - start) / 1000)
-    if scenario == "tracemend":
+    if scenario.startswith(("tracemend", "tm+")):
         tracemend.flush()
         stats = tracemend.stats()
         extra.update(written=stats["written"], paced_dropped=stats["dropped"] - extra["tight_dropped"])
@@ -381,7 +399,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for scenario in SCENARIOS:
             results[scenario] = run_scenario(scenario, os.path.join(tmp, f"{scenario}.db"))
-    print(f"{'scenario':<12}{'tight µs/call':>15}{'paced µs/call':>15}")
+    print(f"{'scenario':<14}{'tight µs/call':>15}{'paced µs/call':>15}")
     for scenario, r in results.items():
         note = f"   ({r['tight_batches']} tight batches)" if r["tight_batches"] < TIGHT_BATCHES else ""
         if "written" in r:
@@ -389,9 +407,9 @@ def main() -> None:
                 f"   (spans written {r['written']}; dropped with a full queue: tight {r['tight_dropped']},"
                 f" paced {r['paced_dropped']})"
             )
-        print(f"{scenario:<12}{r['tight']:>15.3f}{r['paced']:>15.3f}{note}")
+        print(f"{scenario:<14}{r['tight']:>15.3f}{r['paced']:>15.3f}{note}")
 
-    bare, tm, off, otel, opik = (results[s] for s in SCENARIOS)
+    bare, tm, off, otel, opik, tm_otel, tm_span = (results[s] for s in SCENARIOS)
     for loop in ("tight", "paced"):
         over_tm = tm[loop] - bare[loop]
         over_otel = otel[loop] - bare[loop]
@@ -404,6 +422,14 @@ def main() -> None:
         print(
             f"[{loop}] ratios: otel/tracemend {over_otel / over_tm:.1f}x, opik/tracemend {over_opik / over_tm:.1f}x, "
             f"disabled/bare {off[loop] / bare[loop]:.2f}x (per-call time)"
+        )
+    for loop in ("tight", "paced"):
+        idle = tm_otel[loop] - tm[loop]
+        joined = tm_span[loop] - tm[loop]
+        print(
+            f"[{loop}] OTel join, added to tracemend (µs): opentelemetry imported, no span {idle:+.3f}; "
+            f"inside an active span {joined:+.3f} ({tm_span[loop] - bare[loop]:.3f} over bare; "
+            f"an otel span alone {otel[loop] - bare[loop]:.3f})"
         )
     tight_tm = tm["tight"] - bare["tight"]
     tight_otel = otel["tight"] - bare["tight"]

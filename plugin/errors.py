@@ -2,12 +2,16 @@
 
 Each stage raises its own subclass and the CLI maps them to exit codes in one place
 (``tracemend.cli.errors``). Exceptions *recorded* from the user's code are data, not these: see
-:class:`tracemend.records.ErrorInfo`. This module imports nothing, so any module may use it.
+:class:`tracemend.records.ErrorInfo`. This module imports nothing of tracemend's, so any module may use it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 
 class TracemendError(Exception):
@@ -98,3 +102,52 @@ class JudgeCacheMiss(TracemendError):
 
 class HealError(TracemendError):
     """The loop cannot run (usage): no store, not a repository, a state from another run."""
+
+
+# --- installation -----------------------------------------------------------------------------------
+
+# What each optional library is installed with: ``pip install tracemend`` records traces (and reads them
+# back with ``tracemend traces | show | status``); the rest of the loop comes with extras.
+EXTRAS = {
+    "yaml": "loop",
+    "scipy": "loop",
+    "numpy": "loop",
+    "litellm": "loop",
+    "git": "loop",
+    "unidiff": "loop",
+    "jsonschema": "loop",
+    "opik": "opik",
+    "opentelemetry": "otel",
+}
+
+
+class MissingExtra(TracemendError):
+    """A feature needs an optional dependency that is not installed; the message says which extra."""
+
+    def __init__(self, module: str, extra: str, what: str | None = None) -> None:
+        self.module = module
+        self.extra = extra
+        needs = f"{what} needs" if what else "this needs"
+        super().__init__(f"{needs} {module!r}, which comes with an extra: pip install 'tracemend[{extra}]'")
+
+
+def missing_extra(exc: ImportError, what: str | None = None) -> MissingExtra | None:
+    """The :class:`MissingExtra` an ImportError stands for, when the missing module is one of an extra."""
+    name = getattr(exc, "name", None) or ""
+    top = name.split(".", 1)[0]
+    if isinstance(exc, ModuleNotFoundError) and top in EXTRAS:
+        return MissingExtra(name, EXTRAS[top], what)
+    return None
+
+
+def require(module: str, what: str | None = None) -> ModuleType:
+    """``importlib.import_module(module)``, raising :class:`MissingExtra` when its extra is not installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing = missing_extra(exc, what)
+        if missing is None:
+            raise
+        raise missing from exc

@@ -9,7 +9,6 @@ Unknown keys in the table are reported once with a did-you-mean; a value of the 
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 from collections.abc import Mapping
@@ -55,8 +54,8 @@ SETTINGS: tuple[Setting, ...] = (
     # --- recording ---
     _s("enabled", "bool", True, "record traces (off: one flag check per call)", "recording",
        env="TRACEMEND_DISABLED", in_table=False),
-    _s("db", "path", None, "the trace store file (default `<project root>/.tracemend/traces.db`)", "recording",
-       env="TRACEMEND_DB"),
+    _s("db", "path", None, "the trace store file (default `<project root>/.tracemend/traces.db`; a relative "
+       "`TRACEMEND_DB` is taken from the working directory)", "recording", env="TRACEMEND_DB"),
     _s("environment", "str", "development", "environment name recorded on each trace", "recording",
        env="TRACEMEND_ENV"),
     _s("project", "str", None, "project name recorded on each trace (default: the project folder's name)",
@@ -102,10 +101,16 @@ SETTINGS: tuple[Setting, ...] = (
        "project's own modules (e.g. `mylib.agents:*`)", "suite"),
     _s("judge_cache", "path", None, "the judge's verdict cache (default `.tracemend/judge_cache.db`)", "suite",
        env="TRACEMEND_JUDGE_CACHE"),
+    _s("judge_samples", "int", 1, "judge samples per assertion, majority vote (`--judge-samples`)", "suite"),
+    _s("judge_cache_miss", "str", "fail", "what a cache-only run does without a cached verdict: `fail` or "
+       "`skip` (`--judge-cache-miss`)", "suite", choices=("fail", "skip")),
     # --- tests ---
     _s("allow_model_requests", "str", "true", "`false` forbids real model requests, `loopback` allows only "
        "servers on 127.0.0.1 (test suites)", "tests", env="TRACEMEND_ALLOW_MODEL_REQUESTS", in_table=False,
        choices=("true", "false", "loopback")),
+    _s("phoenix_venv", "path", "~/.cache/tracemend-phoenix-venv", "where tracemend's own test suite installs "
+       "Arize Phoenix for its export test (built once, reused)", "tests", env="TRACEMEND_PHOENIX_VENV",
+       in_table=False),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -156,6 +161,8 @@ def _convert(setting: Setting, value: Any, source: str) -> Any:
 
 def check_table(table: Mapping[str, Any], where: Path | str) -> list[str]:
     """One message per unknown key of a ``[tool.tracemend]`` table, with the closest known key."""
+    import difflib
+
     known = [s.name for s in SETTINGS if s.in_table]
     messages = []
     for key in table:
@@ -169,15 +176,21 @@ def check_table(table: Mapping[str, Any], where: Path | str) -> list[str]:
     return messages
 
 
+def take_table_warnings(root: Path | None = None) -> list[str]:
+    """The unknown-key messages of the project's ``[tool.tracemend]`` not reported yet in this process
+    (they count as reported now: the caller shows them its own way, as the pytest plugin does)."""
+    root = root or project_root()
+    path = root / "pyproject.toml"
+    fresh = [m for m in check_table(tool_table(root), path) if (path, m) not in _warned]
+    _warned.update((path, m) for m in fresh)
+    return fresh
+
+
 def _table(root: Path | None) -> tuple[dict[str, Any], Path]:
     root = root or project_root()
-    table = tool_table(root)
-    path = root / "pyproject.toml"
-    for message in check_table(table, path):
-        if (path, message) not in _warned:
-            _warned.add((path, message))
-            logger.warning("tracemend: %s", message)
-    return table, path
+    for message in take_table_warnings(root):
+        logger.warning("tracemend: %s", message)
+    return tool_table(root), root / "pyproject.toml"
 
 
 def get(name: str, *, root: Path | None = None, environ: Mapping[str, str] | None = None) -> Any:
@@ -196,17 +209,51 @@ def get(name: str, *, root: Path | None = None, environ: Mapping[str, str] | Non
     return setting.default
 
 
+def path(name: str, *, root: Path | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """A path setting made absolute: a relative value is relative to the project root."""
+    value = get(name, root=root, environ=environ)
+    if value is None:
+        return None
+    value = Path(value)
+    return value if value.is_absolute() else (root or project_root()) / value
+
+
+def _shown(setting: Setting) -> str:
+    default = setting.default
+    if default in (None, ()):
+        return "—"
+    return f"`{str(default).lower() if isinstance(default, bool) else default}`"
+
+
 def markdown_table() -> str:
-    """The README's settings table, generated from :data:`SETTINGS`."""
+    """The README's settings table, generated from :data:`SETTINGS` (one row per setting, by group)."""
     lines = ["| `[tool.tracemend]` key | environment | default | what it sets |", "|---|---|---|---|"]
-    for setting in SETTINGS:
-        if setting.group == "tests":
-            continue
-        key = f"`{setting.name}`" if setting.in_table else "—"
-        env = f"`{setting.env}`" if setting.env else "—"
-        if setting.env in _INVERTED:
-            env = f"`{setting.env}=1`"
-        default = setting.default
-        shown = "—" if default in (None, ()) else f"`{str(default).lower() if isinstance(default, bool) else default}`"
-        lines.append(f"| {key} | {env} | {shown} | {setting.doc} |")
+    for group, title in GROUPS.items():
+        members = [s for s in SETTINGS if s.group == group]
+        if members:
+            lines.append(f"| **{title}** | | | |")
+        for setting in members:
+            key = f"`{setting.name}`" if setting.in_table else "—"
+            env = f"`{setting.env}`" if setting.env else "—"
+            if setting.env in _INVERTED:
+                env = f"`{setting.env}=1`"
+            lines.append(f"| {key} | {env} | {_shown(setting)} | {setting.doc} |")
     return "\n".join(lines)
+
+
+README_START = "<!-- settings table: generated from tracemend.settings.SETTINGS; `python -m tracemend.settings` -->"
+README_END = "<!-- end of settings table -->"
+
+
+def readme_with_table(text: str) -> str:
+    """``text`` (the README) with the block between the markers replaced by :func:`markdown_table`."""
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    return text[:start] + "\n" + markdown_table() + "\n" + text[end:]
+
+
+if __name__ == "__main__":  # python -m tracemend.settings [README.md]: rewrite the README's table
+    import sys
+
+    readme = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    readme.write_text(readme_with_table(readme.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"{readme}: settings table written ({len(SETTINGS)} settings)")

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from tracemend.capture.lifecycle import start_writer
+from tracemend.capture.otel_join import enter_otel, join_otel, leave_otel
 from tracemend.capture.snapshot import freeze, freeze_args, freeze_kwargs
 from tracemend.capture.spec import make_spec
 from tracemend.capture.state import STATE, CallSpec, SpanRecord, current_span, internal_error
@@ -78,8 +79,6 @@ def _open(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span
             rec.trace_id = _bits(128) or 1
             rec.root = rec
             rec.parent_id = 0
-            if "opentelemetry.trace" in _modules:  # the app may run inside an OTel span: join its trace
-                join_otel(rec)
             if not STATE.started:
                 start_writer()
         else:
@@ -97,28 +96,18 @@ def _open(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span
                 root.config = config
         rec.start = _clock()
         rec.token = _set_current(rec)
+        if "opentelemetry.trace" in _modules:  # the app may run inside an OTel span: join its trace
+            join_otel(rec, parent)
         return rec
     except Exception:
         internal_error("span start")
         return None
 
 
-def join_otel(rec: SpanRecord) -> None:
-    """Note the active OpenTelemetry span's ids on the trace; the OTLP export hangs the trace under it.
-
-    Ids are kept as ints here (formatting 128-bit hex costs about a microsecond); the exporter formats them.
-    """
-    try:
-        ctx = _modules["opentelemetry.trace"].get_current_span().get_span_context()
-        trace_id = ctx.trace_id
-        if trace_id:  # 0 is the invalid id: no span is active
-            rec.trace_attrs = {"metadata": {"otel.trace_id": trace_id, "otel.parent_span_id": ctx.span_id}}
-    except Exception:
-        internal_error("reading the OpenTelemetry context")
-
-
 def _close(rec: SpanRecord, result: Any, exc: BaseException | None) -> None:
     """Leave the span's context, end it and hand it to the writer; never blocks (a full queue drops and counts)."""
+    if "opentelemetry.trace" in _modules:
+        leave_otel(rec)
     try:
         _reset_current(rec.token)
     except Exception:
@@ -151,8 +140,12 @@ class _GeneratorSpan:
 
     def resume(self) -> None:
         self.rec.token = _set_current(self.rec)
+        if "opentelemetry.trace" in _modules:
+            enter_otel(self.rec)
 
     def pause(self, item: Any) -> None:
+        if "opentelemetry.trace" in _modules:
+            leave_otel(self.rec)
         try:
             _reset_current(self.rec.token)
         except Exception:

@@ -1,18 +1,24 @@
-"""Process-wide settings, changed by :func:`tracemend.configure` or environment variables."""
+"""The recorder's settings: :func:`tracemend.configure` arguments over ``TRACEMEND_*`` variables over
+``[tool.tracemend]`` over defaults, as :mod:`tracemend.settings` declares them.
+
+Read once, by the writer (off the decorator's path) or by ``configure``; a value that cannot be used is
+logged and its default kept, since recording never raises into the app.
+"""
 
 from __future__ import annotations
 
-import os
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from tracemend import settings as registry
 from tracemend.capture.state import DEFAULT_QUEUE_SIZE
+from tracemend.errors import ConfigError
 from tracemend.project import project_root
 from tracemend.store.paths import resolve_db_path
 
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+logger = logging.getLogger("tracemend")
 
 
 @dataclass
@@ -33,15 +39,26 @@ class Settings:
         return resolve_db_path(self.db_path)
 
     def resolved_project(self) -> str:
-        return self.project or os.environ.get("TRACEMEND_PROJECT") or project_root().name or "default"
+        return self.project or _get("project", None) or project_root().name or "default"
+
+
+def _get(name: str, default: Any) -> Any:
+    try:
+        value = registry.get(name)
+    except ConfigError as exc:
+        logger.warning("tracemend: %s; using the default", exc)
+        return default
+    return default if value is None else value
 
 
 def from_environment() -> Settings:
+    """Settings from the environment and ``[tool.tracemend]`` (the store path is resolved when opened)."""
     s = Settings()
-    s.enabled = not _env_flag("TRACEMEND_DISABLED")
-    s.environment = os.environ.get("TRACEMEND_ENV", s.environment)
-    if os.environ.get("TRACEMEND_QUEUE_SIZE", "").isdigit():
-        s.queue_size = int(os.environ["TRACEMEND_QUEUE_SIZE"])
-    if _env_flag("TRACEMEND_NO_REDACT"):
-        s.redact = False
+    s.enabled = _get("enabled", s.enabled)
+    s.environment = _get("environment", s.environment)
+    s.queue_size = max(1, _get("queue_size", s.queue_size))
+    s.redact = _get("redact", s.redact)
+    s.project = _get("project", None)
+    s.redact_keys = list(_get("redact_keys", ()))
+    s.redact_patterns = list(_get("redact_patterns", ()))
     return s

@@ -57,6 +57,7 @@ class SpanRecord:
         "kwargs",
         "result",
         "token",
+        "otel",  # set when opentelemetry is imported: see capture.otel_join
         "__dict__",
     )
     exc: BaseException | None = None

@@ -42,3 +42,11 @@ def main() -> None:
         from tracemend.cli.errors import report
 
         sys.exit(report(exc))
+    except ImportError as exc:  # a library of an extra that is not installed: name the extra
+        from tracemend.cli.errors import report
+        from tracemend.errors import missing_extra
+
+        missing = missing_extra(exc, f"tracemend {sys.argv[1]}" if len(sys.argv) > 1 else None)
+        if missing is None:
+            raise
+        sys.exit(report(missing))

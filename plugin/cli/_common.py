@@ -66,7 +66,7 @@ def open_store_or_exit(db: Path | None, *, create: bool = False) -> Store:
 
 
 DB_OPTION = typer.Option(
-    None, "--db", help="Trace store file (default: $TRACEMEND_DB or .tracemend/traces.db)."
+    None, "--db", help="Trace store file (default: $TRACEMEND_DB, [tool.tracemend] db, else .tracemend/traces.db)."
 )
 FAILING_OPTION = typer.Option(False, "--failing", help="Only traces that failed (error or failed assertion).")
 FAILING = ("error", "failed_assertion")

@@ -80,6 +80,7 @@ EXIT_CODES: dict[type[errors.TracemendError], int] = {
     errors.CaseFileError: EXIT_USAGE,
     errors.JudgeCacheMiss: EXIT_FOUND,
     errors.HealError: EXIT_USAGE,
+    errors.MissingExtra: EXIT_USAGE,
     errors.TracemendError: EXIT_FOUND,
 }
 LABELS: dict[type[errors.TracemendError], str] = {errors.ChangeRejected: "change rejected"}
@@ -112,6 +113,17 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _command_path() -> str | None:
+    import click
+
+    context = click.get_current_context(silent=True)
+    names = []
+    while context is not None and context.parent is not None:  # the root's name is however it was run
+        names.append(context.info_name)
+        context = context.parent
+    return " ".join(["tracemend", *reversed(names)]) if names else None
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -125,5 +137,10 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except errors.TracemendError as exc:
             raise typer.Exit(report(exc)) from None
+        except ImportError as exc:  # a library of an extra that is not installed: say which extra
+            missing = errors.missing_extra(exc, _command_path())
+            if missing is None:
+                raise
+            raise typer.Exit(report(missing)) from None
 
     return run

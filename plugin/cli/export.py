@@ -20,7 +20,7 @@ from tracemend.cli._common import (
     since_option,
 )
 from tracemend.cli.errors import reports_errors
-from tracemend.errors import ConfigError
+from tracemend.errors import ConfigError, TracemendError
 from tracemend.store import Store
 
 export_app = typer.Typer(
@@ -44,25 +44,56 @@ def _query(since: str | None, limit: int | None, failing: bool) -> dict[str, Any
     }
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _report_otlp(result, what: str) -> None:  # result: tracemend.export.otel.ExportResult
-    line = (
-        f"{what}: {result.spans} spans of {result.traces} traces sent to {result.endpoint or 'the configured endpoint'} "
-        f"in {result.batches} batches ({result.seconds:.2f} s)"
-    )
+    where = result.endpoint or "the configured endpoint"
+    batches = _plural(result.batches, "batch").replace("batchs", "batches")
     if result.ok:
-        console.print(f"[green]✓[/] {line}")
+        console.print(
+            f"[green]✓[/] {what}: {_plural(result.traces, 'trace')} ({_plural(result.spans, 'span')}) "
+            f"delivered to {where} in {batches} ({result.seconds:.2f} s)",
+            soft_wrap=True,
+        )
         return
+    total_traces = result.traces + result.failed_traces
+    total_spans = result.spans + result.failed_spans
     err_console.print(
-        f"[red]✗[/] {line}; {result.failed_batches} batches ({result.failed_spans} spans) failed"
+        f"[red]✗[/] {what}: {result.traces} of {_plural(total_traces, 'trace')} ({result.spans} of "
+        f"{_plural(total_spans, 'span')}) delivered to {where}; {result.failed_batches} of {batches} "
+        f"failed ({result.seconds:.2f} s)",
+        soft_wrap=True,
     )
     for error in result.errors[:5]:
-        err_console.print(f"  {error}")
+        err_console.print(f"  {error}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _report_opik(result) -> None:  # result: tracemend.export.opik.OpikExportResult
+    where = f"{result.url}, project {result.project}"
+    if result.ok:
+        console.print(
+            f"[green]✓[/] Opik: {_plural(result.traces, 'trace')} ({_plural(result.spans, 'span')}) "
+            f"acknowledged by {where} ({result.seconds:.2f} s)",
+            soft_wrap=True,
+        )
+        return
+    err_console.print(
+        f"[red]✗[/] Opik: {result.traces} of {_plural(result.queued_traces, 'trace')} ({result.spans} of "
+        f"{_plural(result.queued_spans, 'span')}) acknowledged by {where}; {result.failed_traces} traces "
+        f"and {result.failed_spans} spans not delivered ({result.seconds:.2f} s)",
+        soft_wrap=True,
+    )
+    for error in result.errors[:5]:
+        err_console.print(f"  {error}", soft_wrap=True)
     raise typer.Exit(1)
 
 
 def _opik_failed(exc: Exception) -> typer.Exit:
     # The SDK's own errors (auth, unreachable server) are the user's to fix: name them, exit 1.
-    err_console.print(f"[red]✗[/] Opik export failed: {type(exc).__name__}: {exc}")
+    err_console.print(f"[red]✗[/] Opik export failed: {type(exc).__name__}: {exc}", soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -106,7 +137,9 @@ def otlp(
 @reports_errors
 def opik(
     project: str | None = typer.Option(
-        None, "--project", help="Opik project (default: OPIK_PROJECT_NAME, else each trace's own project)."
+        None,
+        "--project",
+        help="Opik project, for the SDK and --otlp alike (default: OPIK_PROJECT_NAME, else tracemend's project name).",
     ),
     since: str | None = SINCE,
     limit: int | None = LIMIT,
@@ -127,7 +160,7 @@ def opik(
             target = opik_export.opik_target(url=url, project=project, workspace=workspace)
             with console.status("Exporting to Opik over OTLP…"):
                 sent = opik_export.export_store_to_opik_otlp(store, target, **query)
-            _report_otlp(sent, f"Opik OTLP (project {target.project or 'Default Project'})")
+            _report_otlp(sent, f"Opik OTLP (project {target.project})")
             return
         if url:
             os.environ["OPIK_URL_OVERRIDE"] = url
@@ -137,37 +170,45 @@ def opik(
             with console.status("Exporting to Opik…") as status:
                 result = opik_export.export_store_to_opik(
                     store,
-                    project=project or os.environ.get("OPIK_PROJECT_NAME"),
+                    project=project,
                     progress=lambda r: status.update(
-                        f"Exporting to Opik… {r.traces} traces, {r.spans} spans"
+                        f"Exporting to Opik… {r.queued_traces} traces, {r.queued_spans} spans queued"
                     ),
                     **query,
                 )
+        except (TracemendError, ImportError):
+            raise  # reports_errors names them (a missing extra, a bad setting)
         except Exception as exc:
             raise _opik_failed(exc) from None
-    console.print(
-        f"[green]✓[/] Opik: {result.traces} traces, {result.spans} spans logged"
-        f"{' to project ' + result.project if result.project else ''} ({result.seconds:.2f} s)"
-    )
+    _report_opik(result)
 
 
 @export_app.command("cases")
 @reports_errors
 def cases(
-    directory: Path = typer.Option(
-        Path("tests/regressions"), "--dir", help="Folder (or file) of locked regression cases (YAML)."
+    directory: Path | None = typer.Option(
+        None,
+        "--dir",
+        help="Folder (or file) of locked regression cases (default: the regressions setting, tests/regressions).",
     ),
     suite: str = typer.Option("tracemend-regressions", "--suite", help="Opik test suite name."),
-    project: str | None = typer.Option(None, "--project", help="Opik project the suite belongs to."),
+    project: str | None = typer.Option(
+        None, "--project", help="Opik project the suite belongs to (default: as for export opik)."
+    ),
 ) -> None:
     """Export locked regression cases as Opik test suite items (input data + plain-English assertions)."""
+    from tracemend import settings
     from tracemend.export.cases import export_cases, load_cases
+    from tracemend.export.opik import opik_project
 
+    directory = directory or settings.path("regressions")
     found = load_cases(directory)
     if not found:
         raise ConfigError(f"no regression cases under {directory}")
     try:
-        result = export_cases(found, suite=suite, project=project)
+        result = export_cases(found, suite=suite, project=opik_project(project))
+    except (TracemendError, ImportError):
+        raise
     except Exception as exc:
         raise _opik_failed(exc) from None
     console.print(

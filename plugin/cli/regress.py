@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from tracemend.assertions.checks import KINDS
 from tracemend.cli._common import DB_OPTION, console, err_console, open_store_or_exit
 
 
@@ -17,7 +18,12 @@ def lock(
         [], "--assert", "-a", help="A plain-English assertion the output must satisfy (repeatable)."
     ),
     checks: list[str] = typer.Option(
-        [], "--check", "-c", help="A deterministic check as kind=value, e.g. contains='30 days' (repeatable)."
+        [],
+        "--check",
+        "-c",
+        help="A deterministic check as kind=value (repeatable). Kinds: "
+        + "; ".join(f"{kind}: {doc}" for kind, doc in KINDS.items())
+        + ".",
     ),
     name: str | None = typer.Option(None, "--name", "-n", help="Case name (default: trace name and id)."),
     directory: Path | None = typer.Option(

@@ -11,6 +11,7 @@ the items instead of adding copies. SDKs without test suites get a dataset with 
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from typing import Any
 
 from tracemend.assertions.case import load_cases
 from tracemend.errors import CaseFileError
-from tracemend.export.opik import opik_client
+from tracemend.export.opik import DEFAULT_OPIK_URL, opik_client
+from tracemend.export.opik_delivery import Deliveries, preflight
 from tracemend.export.otel import timed
 from tracemend.records import RegressionCase
 
@@ -86,6 +88,10 @@ def export_cases(
     )
     result.names = [case.name for _, case in pairs]
     with timed(result), opik_client(client, project=project) as opik:
+        if client is None:  # our own client: a dead server or refused credentials fail at once
+            check = Deliveries()
+            if not preflight(opik, check, os.environ.get("OPIK_URL_OVERRIDE") or DEFAULT_OPIK_URL):
+                raise ConnectionError(check.errors[0])
         if hasattr(opik, "get_or_create_test_suite"):
             target = opik.get_or_create_test_suite(
                 name=suite,

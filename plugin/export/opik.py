@@ -49,9 +49,38 @@ DEFAULT_OPIK_URL = "https://www.comet.com/opik/api"
 
 @dataclass
 class OpikExportResult(Sent):
+    """What an export through the SDK delivered: ``traces`` and ``spans`` count what the backend
+    acknowledged (see :mod:`tracemend.export.opik_delivery`), ``failed_*`` what it did not."""
+
     project: str | None = None
+    url: str | None = None
     # tracemend trace id -> Opik trace id, so a user can find an exported trace in the Opik UI.
     ids: dict[str, str] = field(default_factory=dict)
+    queued_traces: int = 0
+    queued_spans: int = 0
+    failed_traces: int = 0
+    failed_spans: int = 0
+    batches: int = 0
+    refused: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_traces == 0 and self.failed_spans == 0
+
+
+def opik_project(project: str | None = None) -> str:
+    """The Opik project every export path uses: ``project``, else ``OPIK_PROJECT_NAME``, else tracemend's
+    own project name (``TRACEMEND_PROJECT``, ``[tool.tracemend] project``, the project folder's name)."""
+    if project:
+        return project
+    from_env = os.environ.get("OPIK_PROJECT_NAME")
+    if from_env:
+        return from_env
+    from tracemend import settings
+    from tracemend.project import project_root
+
+    return settings.get("project") or project_root().name or "default"
 
 
 def opik_id(tracemend_id: str, at: datetime) -> str:
@@ -129,11 +158,18 @@ def _span_kwargs(span: Span, trace_uuid: str, ids: dict[str, str], project: str)
 
 @contextmanager
 def opik_client(client: Any = None, *, project: str | None = None) -> Iterator[Any]:
-    """``client``, or a new ``opik.Opik`` ended afterwards; flushed when the block succeeds."""
+    """``client``, or a new ``opik.Opik`` ended afterwards; flushed when the block succeeds.
+
+    A client made here is made after the delivery hook is installed, so its answers are counted.
+    """
     own = client is None
     if own:
-        import opik
+        from tracemend.errors import require
+        from tracemend.export.opik_delivery import install
 
+        opik = require("opik", "export to Opik")
+
+        install()
         client = opik.Opik(project_name=project)
     try:
         yield client
@@ -143,8 +179,8 @@ def opik_client(client: Any = None, *, project: str | None = None) -> Iterator[A
             client.end()
 
 
-def _log_trace(client: Any, trace: Trace, project: str | None) -> tuple[str, int]:
-    """Log one trace and its spans; returns its Opik id and how many spans went."""
+def _log_trace(client: Any, trace: Trace, project: str | None) -> tuple[str, list[str]]:
+    """Log one trace and its spans; returns its Opik id and the Opik ids of its spans."""
     target = project or trace.project
     trace_uuid = opik_id(trace.trace_id, trace.start_time)
     ids = {s.span_id: opik_id(f"{trace.trace_id}/{s.span_id}", s.start_time) for s in trace.spans}
@@ -165,7 +201,7 @@ def _log_trace(client: Any, trace: Trace, project: str | None) -> tuple[str, int
     # Parents before children, so a backend that links on arrival always finds the parent.
     for span in sorted(trace.spans, key=lambda s: (s.start_time, s.parent_id is not None)):
         client.span(**_span_kwargs(span, trace_uuid, ids, target))
-    return trace_uuid, len(trace.spans)
+    return trace_uuid, list(ids.values())
 
 
 def export_to_opik(
@@ -175,16 +211,45 @@ def export_to_opik(
     client: Any = None,
     progress: Callable[[OpikExportResult], None] | None = None,
 ) -> OpikExportResult:
-    """Log traces and their spans to Opik through the SDK (``project`` default: each trace's own)."""
-    result = OpikExportResult(project=project)
-    with timed(result), opik_client(client, project=project) as opik:
-        for trace in traces:
-            trace_uuid, spans = _log_trace(opik, trace, project)
-            result.spans += spans
-            result.traces += 1
-            result.ids[trace.trace_id] = trace_uuid
-            if progress is not None:
-                progress(result)
+    """Log traces and their spans to Opik through the SDK, and count what the backend acknowledged.
+
+    ``project`` default: :func:`opik_project`. A ``client`` you pass is only verified when it was created
+    after :func:`tracemend.export.opik_delivery.install`; otherwise its answers are never seen, and
+    nothing counts as delivered.
+    """
+    from tracemend.export.opik_delivery import Deliveries, preflight
+
+    project = opik_project(project)
+    result = OpikExportResult(project=project, url=os.environ.get("OPIK_URL_OVERRIDE") or DEFAULT_OPIK_URL)
+    span_ids: dict[str, list[str]] = {}
+    with timed(result), Deliveries() as deliveries:
+        with opik_client(client, project=project) as opik:
+            reachable = preflight(opik, deliveries, result.url)
+            for trace in traces:
+                if reachable:
+                    trace_uuid, spans = _log_trace(opik, trace, project)
+                    deliveries.expect([trace_uuid, *spans])
+                else:  # nothing can arrive: count what would have gone, send nothing
+                    trace_uuid = opik_id(trace.trace_id, trace.start_time)
+                    spans = [s.span_id for s in trace.spans]
+                result.ids[trace.trace_id] = trace_uuid
+                span_ids[trace_uuid] = spans
+                result.queued_traces += 1
+                result.queued_spans += len(spans)
+                if progress is not None:
+                    progress(result)
+        # Flushed and ended: every answer the backend will give has been given.
+        result.traces = deliveries.delivered(span_ids.keys())
+        result.spans = deliveries.delivered(i for spans in span_ids.values() for i in spans)
+        result.failed_traces = result.queued_traces - result.traces
+        result.failed_spans = result.queued_spans - result.spans
+        result.batches, result.refused = deliveries.batches, deliveries.refused
+        result.errors = list(deliveries.errors)
+        if not result.ok and deliveries.answers == 0 and not result.errors:
+            result.errors.append(
+                "no answer from Opik reached tracemend: the server never answered, or the client was "
+                "created before tracemend.export.opik_delivery.install()"
+            )
     return result
 
 
@@ -233,12 +298,12 @@ def opik_target(
     workspace: str | None = None,
     api_key: str | None = None,
 ) -> OpikTarget:
-    """Arguments win; then the OPIK_* variables (OPIK_URL_OVERRIDE, OPIK_PROJECT_NAME, OPIK_WORKSPACE,
-    OPIK_API_KEY), read without importing opik; then Opik Cloud's URL."""
+    """Arguments win; then the OPIK_* variables (OPIK_URL_OVERRIDE, OPIK_WORKSPACE, OPIK_API_KEY), read
+    without importing opik; then Opik Cloud's URL. The project is :func:`opik_project`'s, as for the SDK."""
     env = os.environ.get
     return OpikTarget(
         url=url or env("OPIK_URL_OVERRIDE") or DEFAULT_OPIK_URL,
-        project=project or env("OPIK_PROJECT_NAME"),
+        project=opik_project(project),
         workspace=workspace or env("OPIK_WORKSPACE"),
         api_key=api_key or env("OPIK_API_KEY"),
     )

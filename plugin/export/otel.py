@@ -87,11 +87,13 @@ class Sent:
 
 @dataclass
 class ExportResult(Sent):
-    """What one OTLP export did; ``failed_spans`` were refused by (or never reached) the backend."""
+    """What one OTLP export did: ``traces`` and ``spans`` count what went in batches the exporter reported
+    delivered; ``failed_*`` what was refused by (or never reached) the backend."""
 
     endpoint: str | None = None
     batches: int = 0
     failed_batches: int = 0
+    failed_traces: int = 0
     failed_spans: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -295,7 +297,7 @@ class SpanConverter:
         resource = self._resource(trace)
         otel_trace = trace.metadata.get(OTEL_TRACE_KEY)
         otel_parent = trace.metadata.get(OTEL_PARENT_KEY)
-        # The recorder stores the app's span ids as ints (cheap on the hot path); hex strings work too.
+        # The recorder stores the app's ids in hex; stores written before that hold ints, read as well.
         joined = isinstance(otel_trace, int | str) and isinstance(otel_parent, int | str) and bool(otel_trace)
         trace_id = _hex_id(otel_trace if joined else trace.trace_id, 32)
         flags = TraceFlags(TraceFlags.SAMPLED)
@@ -389,9 +391,10 @@ def make_exporter(
     timeout: float | None = None,
 ) -> SpanExporter:
     """The SDK's OTLP/HTTP (protobuf) span exporter; None arguments fall back to OTEL_EXPORTER_OTLP_*."""
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from tracemend.errors import require
 
-    return OTLPSpanExporter(
+    exporter = require("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLP export")
+    return exporter.OTLPSpanExporter(
         endpoint=traces_endpoint(endpoint) if endpoint else None,
         headers=headers,
         timeout=timeout,
@@ -425,16 +428,17 @@ def export_traces(
     result = ExportResult(endpoint=getattr(exporter, "_endpoint", None))
     with timed(result):
         for batch, count in _batches((converter.convert(t) for t in traces), batch_spans):
-            result.traces += count
-            if batch:
-                _send(exporter, batch, result)
-                if progress is not None:
-                    progress(result)
+            if not batch:  # traces without spans: nothing to send, nothing lost
+                result.traces += count
+                continue
+            _send(exporter, batch, count, result)
+            if progress is not None:
+                progress(result)
     return result
 
 
-def _send(exporter: SpanExporter, batch: list[ReadableSpan], result: ExportResult) -> None:
-    """One batch; a refused batch is counted, and a broken exporter's exception too."""
+def _send(exporter: SpanExporter, batch: list[ReadableSpan], traces: int, result: ExportResult) -> None:
+    """One batch of whole traces; a refused batch is counted, and a broken exporter's exception too."""
     from opentelemetry.sdk.trace.export import SpanExportResult
 
     result.batches += 1
@@ -445,9 +449,11 @@ def _send(exporter: SpanExporter, batch: list[ReadableSpan], result: ExportResul
         result.errors.append(f"{type(exc).__name__}: {exc}")
     if outcome == SpanExportResult.SUCCESS:
         result.spans += len(batch)
+        result.traces += traces
     else:
         result.failed_batches += 1
         result.failed_spans += len(batch)
+        result.failed_traces += traces
 
 
 def export_store(

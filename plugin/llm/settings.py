@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from tracemend.errors import ModelError
-from tracemend.project import tool_table
+from tracemend.errors import ConfigError, ModelError
 
 DEFAULT_MODEL = "openai/gpt-4o-mini"
 ROLES = ("default", "judge", "triage", "diagnose")
@@ -29,46 +27,19 @@ class ModelSettings:
     retry_max_delay: float = 20.0
 
 
-# Each setting's environment variable; the same name without the prefix, lower case, in [tool.tracemend].
-ENV_VARS = {
-    "model": "TRACEMEND_MODEL",
-    "judge_model": "TRACEMEND_JUDGE_MODEL",
-    "triage_model": "TRACEMEND_TRIAGE_MODEL",
-    "diagnose_model": "TRACEMEND_DIAGNOSE_MODEL",
-    "api_base": "TRACEMEND_API_BASE",
-    "api_key": "TRACEMEND_API_KEY",
-    "timeout": "TRACEMEND_TIMEOUT",
-    "concurrency": "TRACEMEND_CONCURRENCY",
-    "max_retries": "TRACEMEND_MAX_RETRIES",
-    "retry_base_delay": "TRACEMEND_RETRY_BASE_DELAY",
-    "retry_max_delay": "TRACEMEND_RETRY_MAX_DELAY",
-}
-
-
 def load_settings(root: Path | None = None) -> ModelSettings:
     """Environment first (``TRACEMEND_MODEL``, ``TRACEMEND_JUDGE_MODEL``, ``TRACEMEND_TIMEOUT``, ...),
-    then ``[tool.tracemend]`` in ``<project root>/pyproject.toml``, then defaults."""
-    table = tool_table(root)
-    settings = ModelSettings()
-    for name, env in ENV_VARS.items():
-        raw = os.environ.get(env)
-        value: Any = raw if raw not in (None, "") else table.get(name)
-        if value is None:
-            continue
-        default = getattr(ModelSettings, name, None)
-        try:
-            if isinstance(default, bool):
-                value = bool(value)
-            elif isinstance(default, int):
-                value = int(value)
-            elif isinstance(default, float):
-                value = float(value)
-            else:
-                value = str(value)
-        except (TypeError, ValueError):
-            source = env if raw else "[tool.tracemend] " + name
-            raise ModelError(f"{source}: {value!r} is not a valid {type(default).__name__}") from None
-        setattr(settings, name, value)
+    then ``[tool.tracemend]`` in ``<project root>/pyproject.toml``, then defaults (see
+    :mod:`tracemend.settings`)."""
+    from tracemend import settings as registry
+
+    values: dict[str, Any] = {}
+    try:
+        for f in fields(ModelSettings):
+            values[f.name] = registry.get(f.name, root=root)
+    except ConfigError as exc:  # a model setting that cannot be used: the model call cannot happen
+        raise ModelError(str(exc)) from None
+    settings = ModelSettings(**{k: v for k, v in values.items() if v is not None})
     settings.concurrency = max(1, settings.concurrency)
     settings.max_retries = max(0, settings.max_retries)
     return settings

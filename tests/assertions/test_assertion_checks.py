@@ -116,3 +116,36 @@ def test_parse_check_from_command_line(tmp_path):
         parse_check("regex=(")
     with pytest.raises(ValueError):
         parse_check("containz=x")
+
+
+@pytest.mark.parametrize("word", ["true", "false", "yes", "1", "not a name", "Key-Error"])
+def test_a_raises_value_must_name_an_exception_type(word):
+    with pytest.raises(ValueError, match="is not an exception type name"):
+        parse_check(f"not_raises={word}")
+    with pytest.raises(ValueError, match="is not an exception type name"):
+        parse_check(f"raises={word}")
+    # A case file holding such a value fails its check instead of passing while the call raises.
+    result = run_check(Check(kind="not_raises", value=word), raised(RefundError("late")))
+    assert not result.passed and "not an exception type name" in result.message
+
+
+def test_unknown_check_kinds_are_named_with_the_known_ones():
+    with pytest.raises(
+        ValueError, match=r"unknown check kind 'containz'; did you mean 'contains'\? kinds: raises,"
+    ):
+        parse_check("containz=x")
+    assert parse_check("not_raises") == Check(kind="not_raises", value=None)
+    assert parse_check("not_raises=pkg.errors.RefundError").value == "pkg.errors.RefundError"
+
+
+def test_lock_help_lists_every_check_kind():
+    from typer.testing import CliRunner
+
+    from tracemend.assertions.checks import KINDS
+    from tracemend.cli import build_app
+
+    result = CliRunner().invoke(build_app(), ["lock", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for kind in KINDS:
+        assert f"{kind}:" in text

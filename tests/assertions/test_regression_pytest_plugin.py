@@ -7,6 +7,10 @@ import textwrap
 
 import pytest
 
+# Imported here, before pytester's in-process runs: each run forgets the modules it imported, and libyaml's
+# C loader does not survive a second import of yaml (it fails with "no constructor for the tag None").
+import yaml  # noqa: F401
+
 from tracemend import llm
 from tracemend.testing import chat_body
 
@@ -42,9 +46,10 @@ def _answer(reasoning: str, verdict: str) -> str:
 
 
 def _case(pytester: pytest.Pytester, name: str, body: str) -> None:
+    """A case file as `tracemend lock` writes them: declared by its first key."""
     folder = pytester.path / "tests" / "regressions"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.yaml").write_text(textwrap.dedent(body).lstrip())
+    (folder / f"{name}.yaml").write_text("tracemend_case: 1\n" + textwrap.dedent(body).lstrip())
 
 
 @pytest.fixture
@@ -172,7 +177,7 @@ def test_bad_case_file_is_reported_and_others_still_run(project, scripted_judge)
     result.assert_outcomes(passed=2, failed=3)
     result.stdout.fnmatch_lines(
         [
-            "*invalid regression case file tests/regressions/broken.yaml:4: checks.0.kind: Input should be*",
+            "*invalid regression case file tests/regressions/broken.yaml:5: checks.0.kind: Input should be*",
             "*invalid regression case file tests/regressions/unreadable.yaml:*: invalid YAML*",
         ]
     )

@@ -16,6 +16,7 @@ from tracemend.export.opik import (
     export_store_to_opik,
     opik_id,
     opik_otlp_exporter,
+    opik_project,
     opik_target,
 )
 from tracemend.records import Check, Provenance, RegressionCase
@@ -38,7 +39,8 @@ def fake_opik():
 def test_sdk_export_sends_traces_spans_metadata_and_errors(recorded, fake_opik) -> None:
     traces = {t.trace_id: t for t in recorded.iter_traces(with_spans=True)}
     result = export_store_to_opik(recorded, project="tm-export")
-    assert (result.traces, result.spans) == (2, 5)
+    assert (result.traces, result.spans) == (2, 5) and result.ok  # acknowledged by the backend
+    assert result.batches >= 2 and result.refused == 0
 
     sent = fake_opik.latest("traces")
     assert set(sent) == {opik_id(t.trace_id, t.start_time) for t in traces.values()}
@@ -200,21 +202,22 @@ def test_sdk_export_builds_the_same_trees_in_opiks_local_recording(recorded, fak
     import opik
 
     from tracemend.export.opik import export_to_opik
+    from tracemend.export.opik_delivery import install
 
     traces = list(recorded.iter_traces(with_spans=True))
+    install()  # a client passed in is verified when it was created after the delivery hook
     client = opik.Opik(project_name="tm-local")
     try:
         with opik.record_traces_locally(client=client) as storage:
-            export_to_opik(traces, client=client)
+            result = export_to_opik(traces, client=client)
             trees = {t.id: t for t in storage.trace_trees}
     finally:
         client.end()
     assert set(trees) == {opik_id(t.trace_id, t.start_time) for t in traces}
+    assert result.ok and (result.traces, result.spans) == (2, 5)
     for trace in traces:
         tree = trees[opik_id(trace.trace_id, trace.start_time)]
-        assert (
-            tree.name == "answer" and tree.project_name == trace.project
-        )  # default: the trace's own project
+        assert tree.name == "answer" and tree.project_name == opik_project()  # default: tracemend's project
         assert tree.metadata["tracemend"]["trace_id"] == trace.trace_id
         (root,) = tree.spans  # one root span, the agent
         assert root.type == "general" and root.name == "answer"
@@ -228,3 +231,34 @@ def test_sdk_export_builds_the_same_trees_in_opiks_local_recording(recorded, fak
             assert tree.error_info is None
             assert children["complete"].type == "llm" and children["complete"].model == "gpt-4o-mini"
             assert children["complete"].usage["prompt_tokens"] == 12
+
+
+def test_refused_writes_are_counted_as_not_delivered(recorded, fake_opik) -> None:
+    fake_opik.refuse["/v1/private/spans/batch"] = 400
+    result = export_store_to_opik(recorded, project="tm-export")
+    assert not result.ok
+    assert (result.traces, result.failed_traces) == (2, 0)
+    assert (result.spans, result.failed_spans) == (0, 5)
+    assert result.refused >= 1
+    assert any("400" in e and "/v1/private/spans/batch" in e for e in result.errors)
+
+
+def test_an_unreachable_backend_delivers_nothing_and_sends_nothing(recorded) -> None:
+    opik_fake.install()
+    opik_fake.SWITCH.current = None  # every request: connection refused
+    result = export_store_to_opik(recorded, project="tm-export")
+    assert not result.ok
+    assert (result.traces, result.spans, result.failed_traces, result.failed_spans) == (0, 0, 2, 5)
+    assert result.errors and result.errors[0].startswith("cannot reach Opik at ")
+
+
+def test_sdk_and_otlp_paths_use_one_project_name(recorded, fake_opik, monkeypatch) -> None:
+    monkeypatch.delenv("OPIK_PROJECT_NAME", raising=False)
+    monkeypatch.setenv("TRACEMEND_PROJECT", "tm-one")
+    result = export_store_to_opik(recorded)
+    assert result.project == opik_target().project == "tm-one"
+    assert {p["project_name"] for p in fake_opik.latest("traces").values()} == {"tm-one"}
+    assert {p["project_name"] for p in fake_opik.latest("spans").values()} == {"tm-one"}
+    monkeypatch.setenv("OPIK_PROJECT_NAME", "from-opik")
+    assert opik_project() == opik_target().project == "from-opik"
+    assert opik_project("given") == opik_target(project="given").project == "given"

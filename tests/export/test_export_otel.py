@@ -78,8 +78,8 @@ def test_root_span_joins_the_apps_active_otel_span(store_path: Path) -> None:
     with Store(store_path) as store:
         traces = {t.input["question"]: t for t in store.iter_traces(with_spans=True)}
     inside = traces["inside"]
-    assert inside.metadata[otel.OTEL_TRACE_KEY] == ctx.trace_id  # ints: no formatting on the hot path
-    assert inside.metadata[otel.OTEL_PARENT_KEY] == ctx.span_id
+    assert inside.metadata[otel.OTEL_TRACE_KEY] == f"{ctx.trace_id:032x}"  # hex, as OTel prints ids
+    assert inside.metadata[otel.OTEL_PARENT_KEY] == f"{ctx.span_id:016x}"
     spans = {s.name: s for s in otel.to_otel_spans(inside)}
     assert all(s.context.trace_id == ctx.trace_id for s in spans.values())
     assert spans["answer"].parent.span_id == ctx.span_id and spans["answer"].parent.is_remote
@@ -93,7 +93,8 @@ def test_batches_hold_whole_traces_and_failures_are_counted(recorded) -> None:
     result = otel.export_traces(traces, exporter, batch_spans=4)
     sizes = [len(b) for b in exporter.batches]
     assert sum(sizes) == 15 and all(n in (5, 6) for n in sizes[:-1])  # never a trace split across batches
-    assert result.traces == 6 and result.batches == len(sizes)
+    assert result.traces + result.failed_traces == 6 and result.batches == len(sizes)
+    assert result.failed_traces > 0 and result.traces > 0
     assert result.failed_batches == len(sizes) // 2 and not result.ok
     assert result.spans + result.failed_spans == 15
 

@@ -27,6 +27,8 @@ class Request:
 class FakeOpik:
     requests: list[Request] = field(default_factory=list)
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Path suffix -> status: writes to these paths are refused (e.g. {"/spans/batch": 400}).
+    refuse: dict[str, int] = field(default_factory=dict)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         raw = request.content
@@ -35,6 +37,9 @@ class FakeOpik:
         body = json.loads(raw) if raw else None
         path = request.url.path
         self.requests.append(Request(request.method, path, dict(request.headers), body))
+        for suffix, status in self.refuse.items():
+            if path.endswith(suffix):
+                return httpx.Response(status, json={"errors": ["refused by the fake"]})
         if path.endswith("/v1/private/datasets/retrieve"):
             found = self.datasets.get(body["dataset_name"])
             return (
