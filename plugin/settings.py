@@ -91,6 +91,10 @@ SETTINGS: tuple[Setting, ...] = (
        env="TRACEMEND_RETRY_MAX_DELAY"),
     _s("record_to", "path", None, "append every real model answer to this scripted-model file", "models",
        env="TRACEMEND_RECORD_TO", in_table=False),
+    # --- the loop ---
+    _s("source", "str", None, "where analyze, triage, diagnose, rerun and heal read traces: "
+       "`phoenix://HOST:PORT/PROJECT` or `opik://HOST:PORT/PROJECT` (default: the local store)", "loop",
+       env="TRACEMEND_SOURCE"),
     # --- the regression suite ---
     _s("regressions", "path", "tests/regressions", "folder of regression-case files (`lock`, `test`, pytest)",
        "suite", env="TRACEMEND_REGRESSIONS"),

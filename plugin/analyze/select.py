@@ -9,7 +9,7 @@ from tracemend.analyze.findings import analyze
 from tracemend.analyze.ungated import finding_from_store
 from tracemend.errors import AnalyzeError
 from tracemend.records import Finding
-from tracemend.store import Store
+from tracemend.store import TraceSource
 
 
 def finding_from_json(text: str, *, signature: str | None = None) -> Finding:
@@ -35,7 +35,7 @@ def finding_from_json(text: str, *, signature: str | None = None) -> Finding:
 
 
 def select_finding(
-    store: Store,
+    store: TraceSource,
     *,
     trace_id: str | None = None,
     signature: str | None = None,

@@ -22,7 +22,7 @@ from tracemend.triage.recommend import Severity, recommend, severity_of
 if TYPE_CHECKING:
     import git
 
-    from tracemend.store import Store
+    from tracemend.store import TraceSource
 
 
 class _FileClassAnswer(BaseModel):
@@ -151,7 +151,7 @@ def _ask_verdict(
 
 def triage(
     finding: Finding,
-    store: Store,
+    store: TraceSource,
     repo: git.Repo,
     *,
     model: str | None = None,
