@@ -34,3 +34,20 @@ def phoenix_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoenixServ
             server.stop()
     finally:
         postgres.stop()
+
+
+@pytest.fixture
+def recorded(store_path):
+    """A store with two traces of the export agent, recorded by the real ``@track``: one ok, one failing."""
+    import tracemend
+    from tracemend.store import Store
+
+    from helpers.export_agent import ToolFailure, answer
+
+    answer("refunds")
+    with pytest.raises(ToolFailure):
+        answer("boom")
+    tracemend.flush()
+    store = Store(store_path)
+    yield store
+    store.close()

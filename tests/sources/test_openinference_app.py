@@ -207,3 +207,34 @@ def test_triage_from_phoenix_finds_and_judges_the_change(app: dict[str, Any]) ->
     # One model call, and it saw the failure as Phoenix recorded it.
     assert len(judge.requests) == 1
     assert "KeyError" in asked[0] and "shop/agent.py" in asked[0] and '"gb": 30' in asked[0]
+
+
+def test_heal_from_phoenix_stops_plainly_where_an_entry_point_is_needed(app: dict[str, Any], tmp_path: Path) -> None:
+    """Analyze, triage and diagnose work from the trace; rerunning and locking need our decorator, so heal
+    says so, shows the unverified proposal and changes nothing."""
+    from tracemend.heal import load_state
+    from tracemend.testing import scripted_model
+
+    model = scripted_model(tmp_path / "answers.yaml", [
+        {"match": {"purpose": "triage"}, "response": {"content": json.dumps({
+            "decision": "investigate", "confidence": 0.8, "reasoning": "uk left the region table.",
+            "linked_lines": [], "attributed_signatures": []})}},
+        {"match": {"purpose": "diagnose"}, "response": {"tool_calls": [{"name": "propose_fix", "arguments": {
+            "root_cause": "shop/agent.py dropped the uk region the model still answers.",
+            "locations": ["shop/agent.py:10"],
+            "edits": 'shop/agent.py\n<<<<<<< SEARCH\n    days = {"us": 30, "eu": 30, "gb": 30}\n=======\n'
+                     '    days = {"us": 30, "eu": 30, "gb": 30, "uk": 30}\n>>>>>>> REPLACE\n',
+            "assertions": ["The reply states the refund window in days."]}}]}},
+    ])
+    before = (app["repo"] / "shop" / "agent.py").read_text()
+    out = _cli("heal", "--source", app["source"], "--baseline", "1h", "--yes", "--model", model, "--repo",
+               str(app["repo"]), "--fresh", cwd=app["repo"])
+    assert out.returncode == 1, out.stdout + out.stderr  # a finding left unhealed
+    state = load_state(app["repo"])
+    assert state is not None and state.outcome == "cannot_rerun"
+    assert state.triage is not None and state.triage.caused_by_change
+    assert state.proposal is not None and state.proposal.touched_files == ["shop/agent.py"]
+    assert state.proposal.comparison is None  # never claimed as verified
+    assert "no entry point recorded: rerun and lock need `@tracemend.track`" in out.stdout
+    assert (app["repo"] / "shop" / "agent.py").read_text() == before  # nothing was changed
+    assert not (app["repo"] / "tests" / "regressions").exists()
