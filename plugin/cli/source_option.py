@@ -45,16 +45,22 @@ def print_notes(source: Any) -> None:
 
 @contextmanager
 def trace_source(source: str | None, db: Path | None) -> Iterator[Any]:
-    """The opened trace source (a StoreError on opening exits 2 through ``reports_errors``); closed and
-    its notes printed when the block ends, however it ends."""
+    """The opened trace source (a StoreError on opening exits 2 through ``reports_errors``), closed when
+    the block ends. Its notes print when the command ends, after what the command prints."""
+    import click
+
     from tracemend.store import open_source
 
     opened = open_source(source_spec(source, db), db=db)
+    ctx = click.get_current_context(silent=True)
     try:
         yield opened
     finally:
         opened.close()
-        print_notes(opened)
+        if ctx is not None:
+            ctx.call_on_close(lambda: print_notes(opened))
+        else:
+            print_notes(opened)
 
 
 def open_trace_source(source: str | None, db: Path | None) -> Any:
