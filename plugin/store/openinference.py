@@ -277,10 +277,12 @@ class SpanMapper:
         """The trace whose root span is ``root`` (with ``spans``, all of its spans, mapped too)."""
         attributes = root.attributes
         ours = attr(attributes, "tracemend.trace_id") is not None
-        error = self.error(root)
         status = attr(attributes, "tracemend.status")
         if status not in _STATUSES:
-            status = "error" if root.status == "ERROR" or error is not None else "ok"
+            # A trace failed when its root span did; an exception the app caught and recorded on an OK
+            # span is the span's, not a failure of the trace (and the server's failing filter agrees).
+            status = "error" if root.status == "ERROR" else "ok"
+        error = self.error(root) if status != "ok" else None
         metadata = _json(attr(attributes, "metadata"))
         metadata = dict(metadata) if isinstance(metadata, dict) else {}
         config = metadata.pop("config", None) if ours else None

@@ -167,6 +167,11 @@ def test_status_without_an_exception_and_a_configured_version(checkout: Path) ->
     assert trace.code_version.commit == "2026.11.2-rc1"
     ok = mapper.trace(_span(status="UNSET"))
     assert ok.status == "ok" and ok.error is None and ok.code_version.commit is None
+    # An exception the app caught and recorded on an OK root: the span's event, not a failed trace.
+    caught = _span(status="OK", events=[{"name": "exception", "attributes": {
+        "exception.type": "TimeoutError", "exception.message": "retried once"}}])
+    assert mapper.trace(caught).status == "ok" and mapper.trace(caught).error is None
+    assert mapper.span(caught).error == ErrorInfo(type="TimeoutError", message="retried once")
 
 
 def test_attr_reads_flat_and_nested_keys() -> None:
