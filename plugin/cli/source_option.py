@@ -22,7 +22,8 @@ SOURCE_OPTION: Any = typer.Option(
     None,
     "--source",
     help="Read traces from phoenix://HOST:PORT/PROJECT or opik://HOST:PORT/PROJECT "
-    "(default: $TRACEMEND_SOURCE, [tool.tracemend] source, else the local store at --db).",
+    "(default: $TRACEMEND_SOURCE, then `source` under tool.tracemend in pyproject.toml, else the local "
+    "store at --db).",
 )
 
 
