@@ -29,6 +29,11 @@ class StoreError(TracemendError):
     """The store cannot be used: missing, corrupt, foreign or from a newer tracemend."""
 
 
+class SourceError(StoreError):
+    """A trace source (Phoenix, Opik) cannot be read: a bad ``--source``, an unreachable server, an unknown
+    project, a refused request."""
+
+
 class VcsError(TracemendError):
     """A git operation failed (not a repository, unknown revision, patch does not apply...)."""
 

@@ -94,6 +94,10 @@ SETTINGS: tuple[Setting, ...] = (
        "secret (`.env*`, keys, credentials) or `.gitignore` hides them", "loop"),
     _s("rerun_env", "list", (), "environment variables passed to reruns besides PATH, HOME, LANG and the like "
        "(e.g. the agent's API key variable)", "loop"),
+    # --- the loop ---
+    _s("source", "str", None, "where analyze, triage, diagnose, rerun and heal read traces: "
+       "`phoenix://HOST:PORT/PROJECT` or `opik://HOST:PORT/PROJECT` (default: the local store)", "loop",
+       env="TRACEMEND_SOURCE"),
     # --- the regression suite ---
     _s("regressions", "path", "tests/regressions", "folder of regression-case files (`lock`, `test`, pytest)",
        "suite", env="TRACEMEND_REGRESSIONS"),

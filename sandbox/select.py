@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from tracemend.errors import SelectionError
 from tracemend.records import Trace
-from tracemend.store import Store, StoreError
+from tracemend.store import StoreError, TraceSource, where
 
 __all__ = ["SelectionError", "sample_passing", "select_traces"]
 
@@ -14,7 +14,7 @@ _FAILING = ("error", "failed_assertion")
 
 
 def select_traces(
-    store: Store, trace_ids: Iterable[str] = (), *, signature: str | None = None, limit: int = 20
+    store: TraceSource, trace_ids: Iterable[str] = (), *, signature: str | None = None, limit: int = 20
 ) -> tuple[list[Trace], list[Trace]]:
     """``(failing, passing)`` traces (with spans) named by id prefix, or failing with the given signature.
 
@@ -28,7 +28,7 @@ def select_traces(
         except StoreError as exc:
             raise SelectionError(str(exc)) from None
         if trace is None:
-            raise SelectionError(f"no trace {tid!r} in {store.path}")
+            raise SelectionError(f"no trace {tid!r} in {where(store)}")
         chosen[trace.trace_id] = trace
     if signature:
         from tracemend.analyze.signatures import signature_of
@@ -48,11 +48,13 @@ def select_traces(
     return failing, passing
 
 
-def sample_passing(store: Store, traces: Sequence[Trace], *, per_entry_point: int = 3) -> list[Trace]:
+def sample_passing(store: TraceSource, traces: Sequence[Trace], *, per_entry_point: int = 3) -> list[Trace]:
     """The newest passing traces of the same entry points as ``traces`` (not already among them)."""
     seen = {t.trace_id for t in traces}
     out: list[Trace] = []
     for entry_point in dict.fromkeys(t.entry_point for t in traces):
+        if not entry_point:  # a trace recorded elsewhere, without an entry point, cannot be rerun
+            continue
         taken = 0
         for trace in store.iter_traces(
             status="ok", entry_point=entry_point, newest_first=True, with_spans=True

@@ -1,4 +1,4 @@
-"""Store → signatures → gate → findings: did the last deploy break something?
+"""Trace source → signatures → gate → findings: did the last deploy break something?
 
 One streaming pass over the failing traces of the baseline and the window builds, per signature,
 hourly counts of distinct failing traces, a window count, example trace ids and the first revision
@@ -23,7 +23,7 @@ from tracemend.analyze.grouping import group_family
 from tracemend.analyze.signatures import SIGNATURE_VERSION, signature_from_dict
 from tracemend.errors import AnalyzeError
 from tracemend.records import Finding, Signature
-from tracemend.store import Store, from_us, to_us
+from tracemend.store import TraceSource, from_us, to_us
 
 DEFAULT_BASELINE = timedelta(days=7)
 DEFAULT_WINDOW = timedelta(minutes=60)
@@ -92,7 +92,7 @@ class Analysis:
         }
 
 
-def find_deploy(store: Store, revision: str | None = None) -> tuple[str | None, datetime]:
+def find_deploy(store: TraceSource, revision: str | None = None) -> tuple[str | None, datetime]:
     """(commit, first trace time) of ``revision`` (a commit or prefix) or of the newest code version."""
     versions = store.first_trace_by_revision()
     if revision:
@@ -111,7 +111,7 @@ def find_deploy(store: Store, revision: str | None = None) -> tuple[str | None, 
 
 
 def planned_looks(
-    store: Store,
+    store: TraceSource,
     *,
     window: timedelta,
     interval: timedelta,
@@ -133,7 +133,7 @@ def planned_looks(
 
 
 def analyze(
-    store: Store,
+    store: TraceSource,
     *,
     baseline: timedelta = DEFAULT_BASELINE,
     window: timedelta = DEFAULT_WINDOW,
@@ -303,7 +303,7 @@ def _signature_of_row(
 
 
 def signed_failures(
-    store: Store, *, since: datetime | None = None, until: datetime | None = None
+    store: TraceSource, *, since: datetime | None = None, until: datetime | None = None
 ) -> Iterator[tuple[str, int, str | None, SignatureParts]]:
     """The failing traces in time order as (trace id, start µs, commit, signature parts)."""
     memo: dict[tuple[Any, ...], SignatureParts] = {}
@@ -323,7 +323,7 @@ def _parse(text: str | None) -> Any:
 
 
 def _scan(
-    store: Store,
+    store: TraceSource,
     base_start: datetime,
     deploy: datetime,
     until: datetime,
@@ -394,7 +394,7 @@ def _merge(accs: dict[str, _Acc]) -> dict[str, _Acc]:
     return out
 
 
-def _first_revisions(store: Store, accs: dict[str, _Acc], since: datetime, until: datetime) -> None:
+def _first_revisions(store: TraceSource, accs: dict[str, _Acc], since: datetime, until: datetime) -> None:
     """Look back before the baseline for the first revision that showed each signature."""
     if not accs or until <= since:
         return
@@ -427,7 +427,7 @@ class SignatureSummary:
 
 
 def list_signatures(
-    store: Store, *, since: datetime | None = None, until: datetime | None = None, merge: bool = True
+    store: TraceSource, *, since: datetime | None = None, until: datetime | None = None, merge: bool = True
 ) -> list[SignatureSummary]:
     """Every signature of the failing traces in the period, with counts and first/last seen."""
     rows: dict[str, SignatureSummary] = {}

@@ -10,7 +10,7 @@ from tracemend.analyze.migrate import resolve_signature
 from tracemend.analyze.ungated import finding_from_store
 from tracemend.errors import AnalyzeError
 from tracemend.records import Finding, Signature
-from tracemend.store import Store
+from tracemend.store import TraceSource
 
 
 def names(signature: Signature, prefix: str) -> bool:
@@ -42,7 +42,7 @@ def finding_from_json(text: str, *, signature: str | None = None) -> Finding:
 
 
 def select_finding(
-    store: Store,
+    store: TraceSource,
     *,
     trace_id: str | None = None,
     signature: str | None = None,

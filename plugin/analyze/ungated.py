@@ -15,13 +15,13 @@ from tracemend.analyze.findings import signed_failures
 from tracemend.analyze.migrate import resolve_signature
 from tracemend.analyze.signatures import signature_of
 from tracemend.errors import AnalyzeError
-from tracemend.records import Finding
-from tracemend.store import Store
+from tracemend.records import Finding, Signature
+from tracemend.store import TraceSource, where
 
 EXAMPLES = 5
 
 
-def finding_from_store(store: Store, *, trace_id: str | None = None, signature: str | None = None) -> Finding:
+def finding_from_store(store: TraceSource, *, trace_id: str | None = None, signature: str | None = None) -> Finding:
     """The finding of ``trace_id``'s signature (that trace first among the examples), or of the signature
     whose id (or one of whose aliases, or a version-1 id of whose failures) starts with ``signature``.
     The counts are the whole group's, as the corpus pass joins it over the store."""
@@ -29,7 +29,7 @@ def finding_from_store(store: Store, *, trace_id: str | None = None, signature: 
     if trace_id:
         first = store.get_trace(trace_id, with_spans=False)
         if first is None:
-            raise AnalyzeError(f"no trace {trace_id!r} in {store.path}")
+            raise AnalyzeError(f"no trace {trace_id!r} in {where(store)}")
         if first.status == "ok":
             raise AnalyzeError(f"trace {first.trace_id[:12]} did not fail (status ok)")
         wanted = signature_of(first).signature_id

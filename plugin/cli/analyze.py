@@ -28,7 +28,7 @@ from tracemend.cli._common import (
 )
 from tracemend.cli.errors import reports_errors
 from tracemend.cli.render import plain_table
-from tracemend.store import Store
+from tracemend.cli.source_option import SOURCE_OPTION, trace_source
 
 _BARS = " ▁▂▃▄▅▆▇█"
 _VERDICT_STYLE = {"regression": "bold red", "new": "bold magenta", "noise": "dim"}
@@ -112,9 +112,8 @@ def _period(baseline: str, window: str, since: str | None, revision: str | None)
     }
 
 
-def _run(db: Path | None, period: dict[str, Any], alpha: float, canary: bool = False) -> Analysis:
-    with Store(db, create=False) as store:
-        return analyze(store, **period, alpha=alpha, canary=canary)
+def _run(source: Any, period: dict[str, Any], alpha: float, canary: bool = False) -> Analysis:
+    return analyze(source, **period, alpha=alpha, canary=canary)
 
 
 def analyze_cmd(
@@ -137,9 +136,12 @@ def analyze_cmd(
     limit: int = limit_option(30, "Rows to show."),
     as_json: bool = json_option("Print the analysis as JSON."),
     db: Path | None = DB_OPTION,
+    source: str | None = SOURCE_OPTION,
 ) -> None:
     """Group failures into signatures and flag those the last deploy made worse (exit 1 if any)."""
-    result = _run(db, _period(baseline, window, since, revision), alpha, canary)
+    period = _period(baseline, window, since, revision)
+    with trace_source(source, db) as traces:
+        result = _run(traces, period, alpha, canary)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -164,6 +166,7 @@ def watch(
         ALPHA, "--alpha", min=1e-6, max=0.5, help="False discovery rate over all looks."
     ),
     db: Path | None = DB_OPTION,
+    source: str | None = SOURCE_OPTION,
 ) -> None:
     """Look again every --interval during the window; stop at the first flag (exit 1) or when it ends."""
     step = parse_duration(interval)
@@ -171,16 +174,22 @@ def watch(
     if step <= timedelta(0):
         raise typer.BadParameter("--interval must be positive")
     limit_s = parse_duration(max_wait).total_seconds() if max_wait else None
-    with Store(db, create=False) as store:
-        looks = planned_looks(
-            store, window=period["window"], interval=step, since=period["since"], revision=revision
-        )
+    with trace_source(source, db) as traces:
+        _watch(traces, period, step, limit_s, alpha, revision)
+
+
+def _watch(
+    traces: Any, period: dict[str, Any], step: timedelta, limit_s: float | None, alpha: float, revision: str | None
+) -> None:
+    looks = planned_looks(
+        traces, window=period["window"], interval=step, since=period["since"], revision=revision
+    )
     per_look = alpha / looks
     started = time.monotonic()
     look = 0
     while True:
         look += 1
-        result = _run(db, period, per_look)
+        result = _run(traces, period, per_look)
         flagged = result.flagged
         elapsed_min = result.window_elapsed.total_seconds() / 60
         console.print(
@@ -204,11 +213,12 @@ def signatures(
     limit: int = limit_option(50, "Rows to show."),
     as_json: bool = json_option("One JSON object per line."),
     db: Path | None = DB_OPTION,
+    source: str | None = SOURCE_OPTION,
 ) -> None:
     """Failure signatures with counts, first/last seen and the first revision that showed them."""
     start = parse_time(since) if since else None
-    with Store(db, create=False) as store:
-        rows = list_signatures(store, since=start)
+    with trace_source(source, db) as traces:
+        rows = list_signatures(traces, since=start)
     if as_json:
         for row in rows[:limit]:
             typer.echo(

@@ -18,7 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tracemend.approval.console import TerminalUI, clean
-from tracemend.cli._common import DB_OPTION, console, err_console, open_store_or_exit
+from tracemend.cli._common import DB_OPTION, console, err_console
+from tracemend.cli.source_option import SOURCE_OPTION, open_trace_source
 from tracemend.records import Proposal
 
 
@@ -97,6 +98,7 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(None, "--model", help="Model id (litellm string or scripted:<file>)."),
         as_json: bool = typer.Option(False, "--json", help="Print the TriageVerdict as JSON."),
         db: Path = DB_OPTION,
+        source: str = SOURCE_OPTION,
     ) -> None:
         """Did the last change cause this failure? Classify the changed files, then (if runtime files
         changed) ask for a causal verdict; recommend fix-forward or roll-back with the exact command."""
@@ -107,7 +109,7 @@ def register(app: typer.Typer) -> None:
 
         if (trace is None) == (finding_file is None and signature is None) or (trace and signature):
             raise _fail("give --trace, or --signature, or --finding (optionally with --signature)")
-        store = open_store_or_exit(db)
+        store = open_trace_source(source, db)
         r = _open_repo(repo)
         try:
             text = None
@@ -154,6 +156,7 @@ def register(app: typer.Typer) -> None:
         ),
         timeout: float = typer.Option(30.0, "--timeout", help="Seconds per rerun."),
         db: Path = DB_OPTION,
+        source: str = SOURCE_OPTION,
     ) -> None:
         """Propose a fix for a failure, verify it in a sandbox, and ask before applying it."""
         from tracemend import vcs
@@ -173,7 +176,7 @@ def register(app: typer.Typer) -> None:
             if build_log is not None:
                 req = request_for_build_log(root, build_log)
             else:
-                store = open_store_or_exit(db)
+                store = open_trace_source(source, db)
                 finding = finding_from_store(store, trace_id=trace_id, signature=signature)
                 req = request_for_finding(finding, store, root, passing=passing)
         except (AnalyzeError, DiagnoseError) as exc:

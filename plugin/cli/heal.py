@@ -12,6 +12,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from tracemend.cli._common import DB_OPTION, console, err_console, parse_duration, parse_time
+from tracemend.cli.source_option import SOURCE_OPTION, print_notes, source_spec
 from tracemend.store import resolve_db_path
 
 STAGE_TITLES = {
@@ -131,6 +132,7 @@ def heal(
     fresh: bool = typer.Option(False, "--fresh", help="Discard an interrupted run's state and start over."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON (progress goes to stderr)."),
     db: Path | None = DB_OPTION,
+    source: str | None = SOURCE_OPTION,
 ) -> None:
     """The whole loop: analyze → triage → diagnose → approve → apply → lock → check.
 
@@ -160,6 +162,7 @@ def heal(
         regress_dir=regress_dir.strip("/"),
         timeout=timeout,
         tty=sys.stdin.isatty() and sys.stdout.isatty(),
+        source=source_spec(source, db),
     )
     if as_json:
         console.file = sys.stderr
@@ -179,6 +182,7 @@ def heal(
         sys.stdout.write(json.dumps(summary(state), indent=2) + "\n")
     else:
         print_summary(state)
+    print_notes(healer)
     raise typer.Exit(exit_code(state))
 
 

@@ -14,8 +14,8 @@ import typer
 
 from tracemend.cli._common import DB_OPTION, console, err_console
 from tracemend.cli.errors import reports_errors
+from tracemend.cli.source_option import SOURCE_OPTION, trace_source
 from tracemend.errors import ConfigError
-from tracemend.store import Store
 
 
 def register(app: typer.Typer) -> None:
@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
         ),
         json_out: bool = typer.Option(False, "--json", help="Print the verification as JSON."),
         db: Path = DB_OPTION,
+        source: str = SOURCE_OPTION,
     ) -> None:
         """Rerun traces in an isolated git worktree and compare before and after."""
         from tracemend.cli.sandbox_view import render_verification
@@ -67,7 +68,7 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise ConfigError(f"--config {exc}") from None
         change = _read_change(patch) if patch is not None else None
-        with Store(db, create=False) as store:
+        with trace_source(source, db) as store:
             failing, chosen = select_traces(store, trace_ids or [], signature=signature, limit=limit)
             sample = sample_passing(store, [*failing, *chosen], per_entry_point=passing) if passing else []
         others = [*chosen, *sample]

@@ -18,8 +18,9 @@ from tracemend.cli._common import (
     since_option,
 )
 from tracemend.cli.errors import reports_errors
+from tracemend.cli.source_option import SOURCE_OPTION, trace_source
 from tracemend.errors import SelectionError
-from tracemend.store import Store
+from tracemend.store import Store, where
 
 
 @reports_errors
@@ -34,9 +35,10 @@ def traces(
     limit: int = limit_option(20, "At most this many, newest first."),
     as_json: bool = json_option("One JSON object per line instead of a table."),
     db: Path | None = DB_OPTION,
+    source: str | None = SOURCE_OPTION,
 ) -> None:
     """List recorded traces, newest first."""
-    with Store(db, create=False) as store:
+    with trace_source(source, db) as store:
         found = list(
             store.iter_traces(
                 since=parse_time(since) if since else None,
@@ -53,7 +55,7 @@ def traces(
         for trace in found:
             typer.echo(trace.model_dump_json())
     elif empty:
-        console.print(f"The store at {store.path} holds no traces yet.")
+        console.print(f"The store at {where(store)} holds no traces yet.")
     elif not found:
         console.print("No traces match.")
     else:
@@ -65,12 +67,13 @@ def show(
     trace_id: str = typer.Argument(..., help="Trace id or an unambiguous prefix of it."),
     as_json: bool = json_option("The full trace record as JSON."),
     db: Path | None = DB_OPTION,
+    source: str | None = SOURCE_OPTION,
 ) -> None:
     """Show one trace: span tree, config, error with frames, timings."""
-    with Store(db, create=False) as store:
+    with trace_source(source, db) as store:
         trace = store.get_trace(trace_id)
         if trace is None:
-            raise SelectionError(f"no trace with id {trace_id!r} in {store.path}")
+            raise SelectionError(f"no trace with id {trace_id!r} in {where(store)}")
     if as_json:
         typer.echo(trace.model_dump_json(indent=2))
     else:

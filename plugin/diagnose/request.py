@@ -14,7 +14,7 @@ from tracemend.diagnose.agent import DiagnoseError, DiagnoseRequest
 from tracemend.records import Finding, Signature, TriageVerdict
 
 if TYPE_CHECKING:
-    from tracemend.store import Store
+    from tracemend.store import TraceSource
 
 
 def signature_text(signature: Signature) -> str:
@@ -26,7 +26,7 @@ def signature_text(signature: Signature) -> str:
 
 def request_for_finding(
     finding: Finding,
-    store: Store,
+    store: TraceSource,
     repo: Path,
     *,
     verdict: TriageVerdict | None = None,
@@ -37,11 +37,12 @@ def request_for_finding(
     entry points to catch collateral breakage, and the suspect diff."""
     from tracemend import vcs
     from tracemend.sandbox import sample_passing
+    from tracemend.store import where
     from tracemend.triage import deploy_diff, load_examples
 
     failing = load_examples(store, finding)
     if not failing:
-        raise DiagnoseError(f"none of the finding's example traces is in {store.path}")
+        raise DiagnoseError(f"none of the finding's example traces is in {where(store)}")
     if verdict is not None:
         diff = verdict.suspect_diff
     else:

@@ -118,6 +118,8 @@ def trace_metadata(trace: Trace) -> dict[str, Any]:
         "config_hash": trace.config_hash,
         "config_class": trace.config_class,
         "config_param": trace.config_param,
+        # The error as recorded (frames with their modules), so a trace source reads the same signature.
+        "error": trace.error.model_dump(mode="json") if trace.error is not None else None,
     }
     return meta
 

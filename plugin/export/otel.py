@@ -250,6 +250,8 @@ def _trace_attributes(trace: Trace) -> dict[str, Any]:
         attrs["tracemend.config_hash"] = trace.config_hash
     if trace.config_class:
         attrs["tracemend.config_class"] = trace.config_class
+    if trace.config_param:
+        attrs["tracemend.config_param"] = trace.config_param
     if trace.tags:
         attrs["tag.tags"] = list(trace.tags)
     metadata = {k: v for k, v in trace.metadata.items() if k not in (OTEL_TRACE_KEY, OTEL_PARENT_KEY)}
@@ -326,6 +328,10 @@ class SpanConverter:
                 message = f"{error.type}: {error.message}" if error.message else error.type
                 status = Status(StatusCode.ERROR, message)
                 attributes["error.type"] = error.type
+                if error is span.error or error is trace.error:
+                    # The record itself (frames with modules and in-app flags), so a trace source reads
+                    # back the same signature; the event below is for everyone else.
+                    attributes["tracemend.error"] = error.model_dump_json()
                 events.append(
                     Event(
                         "exception",

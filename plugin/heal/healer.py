@@ -20,7 +20,7 @@ from tracemend.records import Signature
 
 if TYPE_CHECKING:
     from tracemend.approval import ApprovalUI
-    from tracemend.store import Store
+    from tracemend.store import TraceSource
 
 
 class Reporter(Protocol):
@@ -47,6 +47,13 @@ class HealOptions:
     passing: int = 3
     tty: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Where traces are read: None for the local store at ``db``, else phoenix://… or opik://…
+    source: str | None = None
+
+    @property
+    def reads_from(self) -> str:
+        """The source a run reads, as its saved state records it."""
+        return self.source or str(self.db)
 
 
 def describe(signature: Signature) -> str:
@@ -63,22 +70,28 @@ class Healer:
         self.opt = options
         self.report = reporter
         self.ui = approval_ui
-        self._store: Store | None = None
+        self._store: TraceSource | None = None
+        # What the source's traces lacked (printed by the CLI after the run).
+        self.notes: list[str] = []
 
     # --- plumbing ----------------------------------------------------------------------------------
 
-    def store(self) -> Store:
+    def store(self) -> TraceSource:
+        """The trace source every stage reads (the local store unless ``--source`` names another)."""
         if self._store is None:
-            from tracemend.store import Store, StoreError
+            from tracemend.store import StoreError, open_source
 
             try:
-                self._store = Store(self.opt.db, create=False)
+                self._store = open_source(self.opt.source, db=self.opt.db)
             except StoreError as exc:
                 raise HealError(str(exc)) from None
         return self._store
 
     def close(self) -> None:
         if self._store is not None:
+            from tracemend.store import source
+
+            self.notes = [n for n in source.notes(self._store) if n not in self.notes] + self.notes
             self._store.close()
             self._store = None
 
@@ -100,14 +113,15 @@ class Healer:
                     f"{previous.completed[-1] if previous.completed else 'the start'}); "
                     "pass --resume to continue it or --fresh to start over"
                 )
-            if previous.db != str(self.opt.db):
+            if previous.db != self.opt.reads_from:
+                flag = "--source" if "://" in previous.db else "--db"
                 raise HealError(
-                    f"the saved run used the store {previous.db}; pass --db {previous.db} or --fresh"
+                    f"the saved run read traces from {previous.db}; pass {flag} {previous.db} or --fresh"
                 )
             return previous
         if resume:
             raise HealError("there is no interrupted heal run to resume")
-        return HealState(repo=str(root), db=str(self.opt.db), head=head, started_at=datetime.now(UTC))
+        return HealState(repo=str(root), db=self.opt.reads_from, head=head, started_at=datetime.now(UTC))
 
     def run(self, state: HealState) -> HealState:
         from tracemend import llm
@@ -219,11 +233,24 @@ class Healer:
                 passing=self.opt.passing,
                 timeout=self.opt.timeout,
             )
-            result = diagnose(request, model=self.opt.model)
+            # Traces recorded without our decorator (OpenInference, GenAI) say what failed but not which
+            # function to call again: the diagnosis works from the trace alone, unverified.
+            rerunnable = any(t.entry_point for t in request.failing)
+            result = diagnose(request, model=self.opt.model, verify=rerunnable)
         except DiagnoseError as exc:
             raise HealError(str(exc)) from None
         state.diagnosis = result
         self.report.show("diagnose", state, result)
+        if not rerunnable:
+            from tracemend.store.source import NO_ENTRY_POINT
+
+            proposed = "a fix was proposed but not verified" if result.proposal else "no fix proposed"
+            self.report.done("diagnose", f"{proposed}: {NO_ENTRY_POINT}")
+            if result.proposal is not None:
+                state.proposal = result.proposal
+                self.report.show("approve", state)
+            state.finish("cannot_rerun", f"{NO_ENTRY_POINT}; {proposed} (shown above), nothing was changed")
+            return
         if result.proposal is None:
             self.report.done("diagnose", f"no fix proposed ({result.stop.replace('_', ' ')})")
             state.finish("no_fix", f"the diagnosing agent stopped: {result.stop.replace('_', ' ')}")

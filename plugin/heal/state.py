@@ -20,7 +20,8 @@ STAGES = ("analyze", "triage", "diagnose", "approve", "apply", "lock", "check")
 # 2: the Diagnosis (with the traces it worked from) is saved.
 STATE_VERSION = 2
 HealOutcome = Literal[
-    "clean", "healed", "not_caused", "roll_back", "ignored", "no_fix", "not_approved", "check_failed"
+    "clean", "healed", "not_caused", "roll_back", "ignored", "no_fix", "not_approved", "check_failed",
+    "cannot_rerun",
 ]
 
 

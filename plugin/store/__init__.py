@@ -1,6 +1,8 @@
 """The embedded trace store: one SQLite file in WAL mode, safe for several writing processes.
 
-Modules: ``sqlite`` (the :class:`Store`), ``schema`` (migrations; refusing foreign, corrupt or newer
+Modules: ``sqlite`` (the :class:`Store`), ``source`` (the trace source every stage reads through: the
+local store, or ``phoenix``/``opik_source`` on a server, with ``openinference`` and ``tracebacks`` mapping
+their spans; ``remote`` what the servers share), ``schema`` (migrations; refusing foreign, corrupt or newer
 files), ``parse`` (reading rows back, damaged ones skipped), ``rows`` (row tuples and microsecond times),
 ``paths`` (where the file is).
 """
@@ -12,19 +14,24 @@ from tracemend.store.parse import DamagedRow
 from tracemend.store.paths import resolve_db_path
 from tracemend.store.rows import TraceRow, WriterStats, from_us, to_us, trace_to_rows
 from tracemend.store.schema import APPLICATION_ID, SCHEMA_VERSION
+from tracemend.store.source import LocalSource, TraceSource, open_source, where
 from tracemend.store.sqlite import Store, TraceFilter
 
 __all__ = [
     "APPLICATION_ID",
     "DamagedRow",
+    "LocalSource",
     "SCHEMA_VERSION",
     "Store",
     "StoreError",
+    "TraceSource",
     "TraceFilter",
     "TraceRow",
     "WriterStats",
     "from_us",
+    "open_source",
     "resolve_db_path",
     "to_us",
     "trace_to_rows",
+    "where",
 ]

@@ -14,7 +14,7 @@ from tracemend.records import Finding, Trace
 if TYPE_CHECKING:
     import git
 
-    from tracemend.store import Store
+    from tracemend.store import TraceSource
 
 
 @dataclass
@@ -26,8 +26,8 @@ class SuspectChange:
     commits: list[str] = field(default_factory=list)
 
 
-def load_examples(store: Store, finding: Finding, limit: int = 5) -> list[Trace]:
-    """The finding's example traces (with spans), in its order; ids gone from the store are skipped."""
+def load_examples(store: TraceSource, finding: Finding, limit: int = 5) -> list[Trace]:
+    """The finding's example traces (with spans), in its order; ids the source no longer holds are skipped."""
     traces = []
     for tid in finding.example_trace_ids[:limit]:
         trace = store.get_trace(tid)
@@ -44,7 +44,7 @@ def finding_revision(finding: Finding, traces: list[Trace]) -> str | None:
     return finding.first_revision
 
 
-def previous_deployed(store: Store, revision: str) -> str | None:
+def previous_deployed(store: TraceSource, revision: str) -> str | None:
     """The code version that served traffic before ``revision`` (from the store's code versions)."""
     versions = [c for c, _first, _last, _n in store.code_versions()]
     matches = [i for i, c in enumerate(versions) if c == revision or c.startswith(revision)]
@@ -55,7 +55,7 @@ def previous_deployed(store: Store, revision: str) -> str | None:
 
 def suspect_change(
     repo: git.Repo,
-    store: Store,
+    store: TraceSource,
     finding: Finding,
     traces: list[Trace],
     *,
@@ -95,7 +95,7 @@ def suspect_change(
     )
 
 
-def deploy_diff(repo: git.Repo, store: Store, finding: Finding, traces: list[Trace]) -> str:
+def deploy_diff(repo: git.Repo, store: TraceSource, finding: Finding, traces: list[Trace]) -> str:
     """The suspect change's diff, or "" when there is none to be had (no earlier deploy, unknown revision).
 
     For a diagnosis that did not go through triage: a TriageVerdict carries the diff it judged."""

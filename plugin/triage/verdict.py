@@ -22,7 +22,7 @@ from tracemend.triage.recommend import Severity, recommend, severity_of
 if TYPE_CHECKING:
     import git
 
-    from tracemend.store import Store
+    from tracemend.store import TraceSource
 
 
 class _FileClassAnswer(BaseModel):
@@ -149,9 +149,21 @@ def _ask_verdict(
     return answer, bool(resp.scripted)
 
 
+def _entry_points(traces: list[Trace]) -> set[str]:
+    """Where the agent's code starts: the recorded entry points; for a trace recorded without one (read
+    from Phoenix or Opik), the functions of its error's in-app frames, whose modules the app runs."""
+    out = {t.entry_point for t in traces if t.entry_point}
+    for trace in traces:
+        if trace.entry_point or trace.error is None:
+            continue
+        for err in trace.error.chain():
+            out.update(f"{f.module}:{f.function}" for f in err.frames if f.in_app and f.module)
+    return out
+
+
 def triage(
     finding: Finding,
-    store: Store,
+    store: TraceSource,
     repo: git.Repo,
     *,
     model: str | None = None,
@@ -164,7 +176,7 @@ def triage(
 
     traces = load_examples(store, finding)
     change = suspect_change(repo, store, finding, traces, wide=wide, base=base, head=head)
-    entry_points = sorted({t.entry_point for t in traces})
+    entry_points = sorted(_entry_points(traces))
     rmap = build_runtime_map(
         entry_points, lambda p: vcs.file_at(repo, change.head, p), vcs.files_at(repo, change.head)
     )

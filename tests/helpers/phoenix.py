@@ -1,9 +1,16 @@
-"""A real Arize Phoenix server on loopback, in its own cached virtualenv, for the OTLP round-trip tests.
+"""A real Arize Phoenix server on loopback, in its own cached virtualenv, for the OTLP round-trip tests
+and the Phoenix trace source tests.
 
 The virtualenv lives at ``$TRACEMEND_PHOENIX_VENV`` (default ``~/.cache/tracemend-phoenix-venv``) and is
-built once with pip from the configured package index; later runs reuse it. A file lock keeps parallel
-test workers from building it twice. If pip cannot install Phoenix the test fails with pip's output:
-the round trip is part of CI and must not be skipped silently.
+built once with pip from the configured package index (``arize-phoenix[pg]``: with the PostgreSQL
+driver); later runs reuse it, and a venv built before the driver was needed gets it added. A file lock
+keeps parallel test workers from building it twice. If pip cannot install Phoenix the test fails with
+pip's output: the round trip is part of CI and must not be skipped silently.
+
+Phoenix stores spans in SQLite in its working folder, or in PostgreSQL when ``start_phoenix`` is given a
+``database_url`` (see helpers/postgres.py). The same venv holds ``openai`` and
+``openinference-instrumentation-openai`` (Phoenix depends on them): the OpenInference-instrumented app of
+the source tests runs on its interpreter, as an app would on its own host.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +34,8 @@ import pytest
 
 READY_MARK = ".tracemend-phoenix-ready"
 INSTALL_TIMEOUT_S = 1800
-START_TIMEOUT_S = 180
+START_TIMEOUT_S = 600  # migrations on PostgreSQL take minutes on a busy 2-core machine
+PACKAGE = "arize-phoenix[pg]"
 
 
 def venv_dir() -> Path:
@@ -45,23 +54,19 @@ def ensure_phoenix_venv() -> tuple[Path, float | None]:
     lock_path = venv.parent / (venv.name + ".lock")
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        install = [str(_python(venv)), "-m", "pip", "install", "-q", "--disable-pip-version-check", PACKAGE]
+        check = [str(_python(venv)), "-c", "import phoenix.server.main, asyncpg, openinference.instrumentation.openai"]
+        # Installed distributions, read without importing them (Phoenix's import takes minutes when busy).
+        installed = [str(_python(venv)), "-c", "import importlib.metadata as m; "
+                     "[m.version(d) for d in ('arize-phoenix', 'asyncpg', 'openinference-instrumentation-openai')]"]
         if (venv / READY_MARK).exists() and _python(venv).exists():
-            return _python(venv), None
+            if subprocess.run(installed, capture_output=True, timeout=INSTALL_TIMEOUT_S).returncode == 0:
+                return _python(venv), None
+            steps = [install, check]  # a venv from before the PostgreSQL driver was needed
+        else:
+            base = getattr(sys, "_base_executable", None) or sys.executable
+            steps = [[base, "-m", "venv", "--clear", str(venv)], install, check]
         started = time.perf_counter()
-        base = getattr(sys, "_base_executable", None) or sys.executable
-        steps = [
-            [base, "-m", "venv", "--clear", str(venv)],
-            [
-                str(_python(venv)),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "arize-phoenix",
-            ],
-            [str(_python(venv)), "-c", "import phoenix.server.main"],
-        ]
         for step in steps:
             done = subprocess.run(step, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
             if done.returncode != 0:
@@ -134,6 +139,41 @@ class PhoenixServer:
             f"Phoenix holds {len(spans)} spans for {project!r} after {timeout}s; expected {count}"
         )
 
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(
+            self.url + "/graphql", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+        assert not answer.get("errors"), answer["errors"]
+        return answer["data"]
+
+    def root_count(self, project: str) -> int:
+        """Root spans (traces) Phoenix has stored for ``project`` (0 before its first span)."""
+        try:
+            pid = self.get(f"/v1/projects/{urllib.parse.quote(project)}")["data"]["id"]
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return 0
+            raise
+        data = self.graphql(
+            'query($id: ID!) { node(id: $id) { ... on Project { recordCount(filterCondition: "parent_id is None") } } }',
+            {"id": pid},
+        )
+        return int(data["node"]["recordCount"])
+
+    def wait_for_traces(self, project: str, count: int, timeout: float = 300.0) -> int:
+        """Phoenix inserts spans in background batches: poll until ``count`` root spans are queryable."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            seen = self.root_count(project)
+            if seen >= count:
+                return seen
+            time.sleep(2.0)  # each look is a count on the server: do not compete with its ingestion
+        raise AssertionError(f"Phoenix holds {seen} traces for {project!r} after {timeout}s; expected {count}")
+
     def log_tail(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-3000:]
@@ -153,7 +193,9 @@ class PhoenixServer:
                 self.process.wait(timeout=10)
 
 
-def start_phoenix(workdir: Path) -> PhoenixServer:
+def start_phoenix(workdir: Path, *, database_url: str | None = None) -> PhoenixServer:
+    """A Phoenix server on free loopback ports; on SQLite in ``workdir``, or on ``database_url``
+    (``postgresql://…``), which Phoenix migrates on start."""
     python, install_seconds = ensure_phoenix_venv()
     port, grpc_port = free_port(), free_port()
     while grpc_port == port:
@@ -170,6 +212,8 @@ def start_phoenix(workdir: Path) -> PhoenixServer:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if database_url:
+        env["PHOENIX_SQL_DATABASE_URL"] = database_url
     log_path = workdir / "phoenix.log"
     started = time.perf_counter()
     with open(log_path, "wb") as log:
