@@ -1,9 +1,12 @@
 """pytest plugin: regression-case YAML files become test items.
 
 Loaded through the ``pytest11`` entry point in every pytest run where tracemend is installed, so it does
-nothing (and imports nothing heavy) unless the regressions folder (default ``tests/regressions/``, or
-``--regressions DIR`` / the ``tracemend_regressions`` ini option) exists. Then each YAML file in it is one item:
-rerun the entry point with the recorded input and config, apply the checks, then the judge.
+nothing (and imports nothing heavy) unless the regressions folder (the ``regressions`` setting, default
+``tests/regressions/``, or ``--regressions DIR`` / the ``tracemend_regressions`` ini option) exists. Then
+each YAML file in it is one item: rerun the entry point with the recorded input and config, apply the
+checks, then the judge. The entry point is imported from the tree pytest runs in (the project's import
+roots: plain ``pytest`` needs no install of the agent), and what its call records goes to a store of the
+run's own, never the production store.
 
 Without pytest-xdist, all selected cases are evaluated up front (entry points in order, judge requests
 concurrently with bounded concurrency), and each item reports its own result; with xdist, each worker
@@ -12,7 +15,9 @@ evaluates its items as they run.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="tracemend_regressions",
         default=None,
         metavar="DIR",
-        help="folder of regression-case YAML files (default: tests/regressions)",
+        help="folder of regression-case YAML files (default: the `regressions` setting, tests/regressions)",
     )
     group.addoption(
         "--judge-model", dest="judge_model", default=None, help="judge model id (litellm or scripted:<path>)"
@@ -71,7 +76,54 @@ def _regression_dirs(config: pytest.Config) -> list[Path]:
             (Path(d) if Path(d).is_absolute() else (Path(config.invocation_params.dir) / d)).resolve()
             for d in given
         ]
-    return [(root / "tests" / "regressions").resolve()]
+    return [(root / _regressions_setting(root)).resolve()]
+
+
+def _regressions_setting(root: Path) -> Path:
+    """The ``regressions`` setting (``TRACEMEND_REGRESSIONS``, ``[tool.tracemend]``, default
+    ``tests/regressions``) of the project at ``root``; reading it loads nothing heavy."""
+    from tracemend import settings
+
+    return Path(settings.get("regressions", root=root))
+
+
+def _import_from_the_tree(root: Path) -> None:
+    """Cases import the project's code from the tree pytest runs in (its pyproject, the ``src/``
+    convention, the tree itself), so a case runs without the agent being installed; in a sandbox
+    worktree, paths into the user's live checkout (``TRACEMEND_LIVE_CHECKOUT``) are removed."""
+    import os
+    import sys
+
+    from tracemend.project import import_roots, strip_live_roots
+
+    live = os.environ.get("TRACEMEND_LIVE_CHECKOUT")
+    if live:
+        strip_live_roots(Path(live), root)
+    for folder in reversed(import_roots(root)):
+        if str(folder) in sys.path:
+            sys.path.remove(str(folder))
+        sys.path.insert(0, str(folder))
+
+
+@contextlib.contextmanager
+def case_run_store(root: Path) -> Iterator[Path]:
+    """The recorder writes what the cases' calls record into a store of the run's own (``TRACEMEND_RUN_DB``,
+    default ``<root>/.tracemend/regression-runs/traces.db``), never the production store, then switches
+    back."""
+    import os
+
+    import tracemend
+
+    given = os.environ.get("TRACEMEND_RUN_DB")
+    path = Path(given) if given else root / ".tracemend" / "regression-runs" / "traces.db"
+    tracemend.shutdown()  # what earlier code recorded goes where it was meant to go
+    os.environ["TRACEMEND_RUN_DB"] = str(path)
+    try:
+        yield path
+    finally:
+        tracemend.shutdown()
+        if given is None:
+            os.environ.pop("TRACEMEND_RUN_DB", None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,6 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_DIRS] = dirs
     if not dirs:
         return
+    _import_from_the_tree(Path(config.rootpath))
     if config.getoption("judge_no_cache") and config.getoption("judge_cache_only"):
         raise pytest.UsageError("--judge-no-cache and --judge-cache-only cannot be used together")
     config.addinivalue_line("markers", "regression: a tracemend regression case (YAML)")
@@ -235,14 +288,15 @@ class RegressionItem(pytest.Item):
         from tracemend.assertions.runner import evaluate_case
 
         state = self._state()
-        return evaluate_case(
-            self.case,
-            path=Path(_display(self.config, self.path)),
-            model=state.settings()["model"],
-            cache=state.cache(),
-            samples=self._samples(),
-            stats=state.stats(),
-        )
+        with case_run_store(Path(self.config.rootpath)):
+            return evaluate_case(
+                self.case,
+                path=Path(_display(self.config, self.path)),
+                model=state.settings()["model"],
+                cache=state.cache(),
+                samples=self._samples(),
+                stats=state.stats(),
+            )
 
     def runtest(self) -> None:
         from tracemend.assertions.runner import format_result
@@ -319,11 +373,12 @@ def _prefetch(state: _State, items: list[RegressionItem]) -> None:
     cache = state.cache()
     stats = state.stats()
     started: list[tuple[RegressionItem, Any]] = []
-    for item in items:
-        try:
-            started.append((item, start_case(item.case, Path(_display(item.config, item.path)))))
-        except BaseException as exc:  # reported by the item itself
-            state.prefetched[item.nodeid] = _Prefetched(error=exc)
+    with case_run_store(Path(state.config.rootpath)):
+        for item in items:
+            try:
+                started.append((item, start_case(item.case, Path(_display(item.config, item.path)))))
+            except BaseException as exc:  # reported by the item itself
+                state.prefetched[item.nodeid] = _Prefetched(error=exc)
 
     async def judge_all() -> list[Any]:
         jobs = [

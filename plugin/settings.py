@@ -28,6 +28,7 @@ GROUPS = {
     "loop": "The loop (analyze, triage, diagnose, heal, lock)",
     "suite": "The regression suite (pytest)",
     "tests": "Test suites and development",
+    "internal": "Set by tracemend for the processes it starts (reruns, case runs)",
 }
 
 
@@ -69,6 +70,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("redact_patterns", "list", (), "more regular expressions of secret values", "recording"),
     _s("code_version", "str", None, "the code version to record where the deployment has no `.git`",
        "recording", env="TRACEMEND_CODE_VERSION", in_table=False),
+    _s("run_db", "path", None, "set by tracemend for reruns and regression-case runs: the store their traces go "
+       "to, whatever the code under test configures (never the production store)", "internal",
+       env="TRACEMEND_RUN_DB", in_table=False),
     _s("project_root", "path", None, "the project root (default: nearest folder above the working directory "
        "with `pyproject.toml`, `.git`, `setup.py` or `setup.cfg`)", "recording", env="TRACEMEND_PROJECT_ROOT",
        in_table=False),
@@ -91,11 +95,20 @@ SETTINGS: tuple[Setting, ...] = (
        env="TRACEMEND_RETRY_MAX_DELAY"),
     _s("record_to", "path", None, "append every real model answer to this scripted-model file", "models",
        env="TRACEMEND_RECORD_TO", in_table=False),
+    _s("verify_runs", "int", 3, "runs per input and revision when a sandbox rerun shows the agent is not "
+       "deterministic (its outputs vary); the verdict then compares pass rates", "loop",
+       env="TRACEMEND_VERIFY_RUNS"),
     # --- the regression suite ---
     _s("regressions", "path", "tests/regressions", "folder of regression-case files (`lock`, `test`, pytest)",
        "suite", env="TRACEMEND_REGRESSIONS"),
     _s("judge_cache", "path", None, "the judge's verdict cache (default `.tracemend/judge_cache.db`)", "suite",
        env="TRACEMEND_JUDGE_CACHE"),
+    # --- internal ---
+    _s("usage_file", "path", None, "every model call of this process and the processes it starts is logged "
+       "here (how heal counts the calls of its reruns and case runs)", "internal", env="TRACEMEND_USAGE_FILE",
+       in_table=False),
+    _s("live_checkout", "path", None, "the user's checkout when a case runs in a sandbox worktree of it: its "
+       "import paths are removed", "internal", env="TRACEMEND_LIVE_CHECKOUT", in_table=False),
     # --- tests ---
     _s("allow_model_requests", "str", "true", "`false` forbids real model requests, `loopback` allows only "
        "servers on 127.0.0.1 (test suites)", "tests", env="TRACEMEND_ALLOW_MODEL_REQUESTS", in_table=False,
@@ -194,7 +207,7 @@ def markdown_table() -> str:
     """The README's settings table, generated from :data:`SETTINGS`."""
     lines = ["| `[tool.tracemend]` key | environment | default | what it sets |", "|---|---|---|---|"]
     for setting in SETTINGS:
-        if setting.group == "tests":
+        if setting.group in ("tests", "internal"):
             continue
         key = f"`{setting.name}`" if setting.in_table else "—"
         env = f"`{setting.env}`" if setting.env else "—"
