@@ -157,6 +157,8 @@ class _State:
         self.failed = 0
         self.skipped = 0
         self.model_calls = 0
+        # Failed cases the judge could not decide (its model failed): the run could not finish.
+        self.incomplete = 0
         self.cache_hits = 0
         self.cost = 0.0
         self.scripted = False
@@ -425,11 +427,19 @@ class _Reporter:
         state.model_calls += summary["model_calls"]
         state.cache_hits += summary["cache_hits"]
         state.cost += summary["cost"]
+        if summary.get("incomplete") and not report.passed:
+            state.incomplete += 1
         state.scripted = state.scripted or summary["scripted"]
         if summary.get("judge_model"):
             state.judge_models.add(summary["judge_model"])
         if summary["flaky"]:
             state.flaky.append(f"{summary['name']} ({summary['flaky']})")
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # Every failure was a judge that could not answer: nothing was found, the run could not finish
+        # (exit 3, which `tracemend test` keeps; 1 is for cases that really fail).
+        if self.state.incomplete and session.testsfailed == self.state.incomplete:
+            session.exitstatus = 3
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         state = self.state
@@ -446,6 +456,11 @@ class _Reporter:
             f"judge: {state.model_calls} model calls, {state.cache_hits} cache hits, cost ${state.cost:.4f}"
             f" - model {models}{label}"
         )
+        if state.incomplete:
+            tr.write_line(
+                f"could not finish: {state.incomplete} case(s) failed because the judge's model did not answer",
+                red=True,
+            )
         if state.judge_seconds is not None:
             tr.write_line(f"judged up front, concurrently, in {state.judge_seconds:.2f} s")
         if state.flaky:
