@@ -184,10 +184,9 @@ def _configured_roots(data: dict[str, Any]) -> list[str]:
 
 
 def _holds_python(folder: Path) -> bool:
+    """Whether ``folder`` holds Python code at any depth (a namespace package has no ``__init__.py``)."""
     try:
-        return any(
-            child.suffix == ".py" or (child.is_dir() and any(child.glob("*.py"))) for child in folder.iterdir()
-        )
+        return next(folder.rglob("*.py"), None) is not None
     except OSError:
         return False
 

@@ -43,18 +43,33 @@ def clean(text: str) -> str:
 
 
 def _cell(result: RerunResult | None, tally: Tally | None, runs: int) -> Text:
-    """``ok``, or the short error type; with the pass count when inputs ran more than once."""
+    """``ok`` or ``fails`` (``absent``: no such entry point there), with the pass count when inputs ran
+    more than once. Error types are listed under the table, so the columns stay narrow."""
     if result is None or tally is None:
         return Text("-", style="dim")
-    if result.status == "setup_error":
-        word = "absent"
-    elif tally.passes:
-        word = "ok"
-    else:
-        word = result.error.type.rsplit(".", 1)[-1] if result.error else result.status
+    word = "absent" if result.status == "setup_error" else "ok" if tally.passes else "fails"
     if runs > 1:
         word += f" {tally.passed}/{tally.runs}"
-    return Text(clean(word), style="green" if tally.passes else "red")
+    return Text(word, style="green" if tally.passes else "red")
+
+
+def _errors(comparison: Comparison) -> Text | None:
+    """``errors: at head PageOutOfRange ×6; with fix none``: what the failing cells raised."""
+    columns = [("before change", "prior", "prior_runs")] if comparison.three_way else []
+    columns += [("at head" if comparison.three_way else "before", "before", "before_runs")]
+    columns += [("with fix" if comparison.three_way else "after", "after", "after_runs")]
+    parts = []
+    for label, side, runs in columns:
+        counts: dict[str, int] = {}
+        for item in comparison.items:
+            result, tally = getattr(item, side), getattr(item, runs)
+            if result is None or tally is None or tally.passes or result.status == "setup_error":
+                continue
+            kind = result.error.type.rsplit(".", 1)[-1] if result.error else result.status
+            counts[kind] = counts.get(kind, 0) + 1
+        shown = ", ".join(f"{k} ×{n}" for k, n in sorted(counts.items())) or "none"
+        parts.append(f"{label} {shown}")
+    return Text(clean("errors: " + "; ".join(parts)), style="dim")
 
 
 def render_comparison(comparison: Comparison | None) -> Table | Text | Group:
@@ -73,13 +88,11 @@ def render_comparison(comparison: Comparison | None) -> Table | Text | Group:
     table.add_column("result", no_wrap=True)
     rank = {"pre_existing": 1, "not_reproduced": 1}
     items = sorted(comparison.items, key=lambda i: (not i.was_failing, rank.get(i.change, 0)))
+    runs = comparison.runs
     for item in items:
-        cells = [
-            _cell(item.before, item.before_runs, comparison.runs),
-            _cell(item.after, item.after_runs, comparison.runs),
-        ]
+        cells = [_cell(item.before, item.before_runs, runs), _cell(item.after, item.after_runs, runs)]
         if three:
-            cells.insert(0, _cell(item.prior, item.prior_runs, comparison.runs))
+            cells.insert(0, _cell(item.prior, item.prior_runs, runs))
         table.add_row(
             item.source_trace_id[:12],
             "failing" if item.was_failing else "passing",
@@ -87,19 +100,14 @@ def render_comparison(comparison: Comparison | None) -> Table | Text | Group:
             Text(item.change.replace("_", " "), style=_CHANGE_STYLE.get(item.change, "")),
         )
     notes: list[Text] = []
+    errors = _errors(comparison)
+    if errors is not None:
+        notes.append(errors)
     if three:
-        notes.append(
-            Text(
-                f"before change = {comparison.prior_revision[:10] if comparison.prior_revision else '?'}, "
-                f"at head = {comparison.head_revision[:10] if comparison.head_revision else '?'}"
-                + (
-                    f"; inputs whose outputs vary ran {comparison.runs} times per tree"
-                    if comparison.runs > 1
-                    else ""
-                ),
-                style="dim",
-            )
-        )
+        prior = comparison.prior_revision[:10] if comparison.prior_revision else "?"
+        head = comparison.head_revision[:10] if comparison.head_revision else "?"
+        varied = f"; inputs whose outputs vary ran {runs} times in each" if runs > 1 else ""
+        notes.append(Text(f"before change = {prior}, at head = {head}{varied}", style="dim"))
     old = comparison.pre_existing
     if old:
         notes.append(
@@ -109,7 +117,7 @@ def render_comparison(comparison: Comparison | None) -> Table | Text | Group:
                 style="dim",
             )
         )
-    return Group(table, *notes) if notes else table
+    return Group(table, *notes)
 
 
 def render_proposal(proposal: Proposal, console: Console) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tracemend.errors import CouldNotFinish, HealError, ModelError
 from tracemend.heal.outcome import could_not_finish
 from tracemend.heal.state import STAGES, HealState, load_state, run_dir, save_state, state_path
-from tracemend.records import Signature
+from tracemend.records import Signature, Trace
 
 if TYPE_CHECKING:
     from tracemend.approval import ApprovalUI
@@ -49,6 +49,15 @@ class HealOptions:
     passing: int = 3
     tty: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def locked_trace(state: HealState) -> Trace:
+    """The call to lock: a failing input the sandbox saw the fix fix — never a pre-existing failure, which
+    fails with the fix too and so could not prove it."""
+    assert state.diagnosis is not None
+    comparison = state.proposal.comparison if state.proposal else None
+    fixed = {i.source_trace_id for i in comparison.items if i.change == "fixed"} if comparison else set()
+    return next((t for t in state.diagnosis.failing if t.trace_id in fixed), state.diagnosis.failing[0])
 
 
 def describe(signature: Signature) -> str:
@@ -340,7 +349,7 @@ class Healer:
         self.report.start("lock", "writing the regression case")
         if not state.diagnosis.failing:
             raise HealError("the diagnosis worked from no failing trace: there is no call to lock")
-        case = case_from_trace(state.diagnosis.failing[0], finding=state.finding, proposal=state.proposal)
+        case = case_from_trace(locked_trace(state), finding=state.finding, proposal=state.proposal)
         state.case = case
         rel = f"{self.opt.regress_dir}/{case_filename(case)}"
         state.case_path = rel
