@@ -201,7 +201,8 @@ def register(app: typer.Typer) -> None:
         req.rerun_timeout = timeout
         what = req.signature_text or "failure"
         err_console.print(
-            f"[dim]diagnosing {what} ({len(req.failing)} failing, {len(req.passing)} passing traces)…[/]"
+            f"[dim]diagnosing {escape(what)} ({len(req.failing)} failing, {len(req.passing)} passing traces)…[/]",
+            soft_wrap=True,
         )
         from tracemend import llm
         from tracemend.errors import ReplayError

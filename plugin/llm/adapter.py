@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import threading
 import weakref
 from typing import Any
@@ -286,6 +287,11 @@ async def litellm_complete(
     raise error from last
 
 
+_WRAPPERS = re.compile(r"^(?:(?:litellm\.)?[A-Za-z]+(?:Error|Exception)(?::| -)\s*)+")
+
+
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+    """The first line of the error without the class names litellm and the client wrap it in."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    return (_WRAPPERS.sub("", text) or text or type(exc).__name__)[:300]
