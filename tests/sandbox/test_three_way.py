@@ -217,3 +217,26 @@ def test_reruns_record_into_their_own_store_even_when_the_agent_configures_one(t
     assert result.comparison is not None and result.comparison.verdict == "fixed"
     assert all(i.after.trace is not None for i in result.comparison.items)  # recorded, and read back
     assert not production.exists() or Store(production, create=False).count() == 0
+
+
+def test_comparison_samples_come_from_the_failing_inputs_environment(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tracemend.sandbox import sample_passing
+
+    now = datetime.now(UTC)
+
+    def trace(tid: str, environment: str, minutes: int, status: str = "ok") -> Trace:
+        error = ErrorInfo(type="KeyError", message="x") if status == "error" else None
+        return Trace(
+            trace_id=tid * 32, entry_point="m:f", name="f", environment=environment, status=status,
+            error=error, start_time=now - timedelta(minutes=minutes),
+        )
+
+    with Store(tmp_path / "t.db") as store:
+        store.add_traces(
+            [trace("a", "production", 5, "error"), trace("b", "production", 9), trace("c", "development", 1)]
+        )
+        failing = [store.get_trace("a" * 32)]
+        sample = sample_passing(store, failing, per_entry_point=3)
+    assert [t.trace_id for t in sample] == ["b" * 32]  # the newer development run is not a sample
