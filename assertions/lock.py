@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tracemend.assertions.case import DEFAULT_DIR, write_case
-from tracemend.records import Check, Finding, Proposal, Provenance, RegressionCase, Trace
+from tracemend.records import Check, CodeVersion, Finding, Proposal, Provenance, RegressionCase, Trace
 
 # For a fix whose diagnosis suggested no assertion.
 DEFAULT_ASSERTION = "The reply answers the customer's request without reporting an internal error."
@@ -72,3 +72,22 @@ def lock(
     ``directory``; the case and the file written."""
     case = case_from_trace(trace, **how)  # type: ignore[arg-type]
     return case, write_case(case, directory, overwrite=overwrite)
+
+
+def regressions_dir(root: Path) -> Path:
+    """The project's regressions folder: the ``regressions`` setting (``[tool.tracemend]`` or
+    ``TRACEMEND_REGRESSIONS``, default ``tests/regressions``) under ``root`` — what ``lock``, ``test``,
+    ``heal`` and the pytest plugin all use."""
+    from tracemend import settings
+
+    return Path(root) / Path(settings.get("regressions", root=Path(root)))
+
+
+def fixed_in(trace: Trace, head: CodeVersion) -> str | None:
+    """The commit a case from ``trace`` is known to pass at, or None: only a passing trace recorded at the
+    clean checked-out commit shows that. A failing trace's case fails until a fix lands, so it gets none
+    (heal fills it in once the case is proven to fail before the fix and pass with it)."""
+    version = trace.code_version
+    if trace.status != "ok" or not head.commit or head.dirty or version.dirty:
+        return None
+    return head.commit if version.commit == head.commit else None

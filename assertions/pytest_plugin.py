@@ -7,7 +7,9 @@ tracemend case, or the project has a ``[tool.tracemend]`` table (its keys are ch
 imports nothing heavy, and collects only the YAML files that declare themselves tracemend cases (a
 top-level ``tracemend_case: 1``, see :mod:`tracemend.assertions.discovery`); other YAML there is left
 alone. Cases written before that key are still run, with a warning. Each case file is one item: rerun the
-entry point with the recorded input and config, apply the checks, then the judge.
+entry point with the recorded input and config, apply the checks, then the judge. The entry point is
+imported from the tree pytest runs in (the project's import roots: plain ``pytest`` needs no install of the
+agent), and what its call records goes to a store of the run's own, never the production store.
 
 Without pytest-xdist, all selected cases are evaluated up front (entry points in order, judge requests
 concurrently with bounded concurrency), and each item reports its own result; with xdist, each worker
@@ -16,7 +18,9 @@ evaluates its items as they run.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +40,51 @@ def _check_settings(config: pytest.Config) -> None:
         config.issue_config_time_warning(pytest.PytestConfigWarning(f"tracemend: {message}"), stacklevel=2)
 
 
+def _import_from_the_tree(root: Path) -> None:
+    """Cases import the project's code from the tree pytest runs in (its pyproject, the ``src/``
+    convention, the tree itself), so a case runs without the agent being installed; in a sandbox
+    worktree, paths into the user's live checkout (``TRACEMEND_LIVE_CHECKOUT``) are removed."""
+    import os
+    import sys
+
+    from tracemend.project import import_roots, strip_live_roots
+
+    live = os.environ.get("TRACEMEND_LIVE_CHECKOUT")
+    if live:
+        strip_live_roots(Path(live), root)
+    for folder in reversed(import_roots(root)):
+        if str(folder) in sys.path:
+            sys.path.remove(str(folder))
+        sys.path.insert(0, str(folder))
+
+
+@contextlib.contextmanager
+def case_run_store(root: Path) -> Iterator[Path]:
+    """The recorder writes what the cases' calls record into a store of the run's own (``TRACEMEND_RUN_DB``,
+    default ``<root>/.tracemend/regression-runs/traces.db``), never the production store, then switches
+    back."""
+    import os
+
+    import tracemend
+
+    given = os.environ.get("TRACEMEND_RUN_DB")
+    path = Path(given) if given else root / ".tracemend" / "regression-runs" / "traces.db"
+    tracemend.shutdown()  # what earlier code recorded goes where it was meant to go
+    os.environ["TRACEMEND_RUN_DB"] = str(path)
+    try:
+        yield path
+    finally:
+        tracemend.shutdown()
+        if given is None:
+            os.environ.pop("TRACEMEND_RUN_DB", None)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _check_settings(config)
     dirs = config.stash.get(DIRS, [])
     if not dirs:
         return
+    _import_from_the_tree(Path(config.rootpath))
     if config.getoption("judge_no_cache") and config.getoption("judge_cache_only"):
         raise pytest.UsageError("--judge-no-cache and --judge-cache-only cannot be used together")
     config.addinivalue_line("markers", "regression: a tracemend regression case (YAML)")
@@ -65,6 +109,8 @@ class _State:
         self.failed = 0
         self.skipped = 0
         self.model_calls = 0
+        # Failed cases the judge could not decide (its model failed): the run could not finish.
+        self.incomplete = 0
         self.cache_hits = 0
         self.cost = 0.0
         self.scripted = False
@@ -224,14 +270,15 @@ class RegressionItem(pytest.Item):
         from tracemend.assertions.runner import evaluate_case
 
         state = self._state()
-        return evaluate_case(
-            self.case,
-            path=Path(_display(self.config, self.path)),
-            model=state.settings()["model"],
-            cache=state.cache(),
-            samples=self._samples(),
-            stats=state.stats(),
-        )
+        with case_run_store(Path(self.config.rootpath)):
+            return evaluate_case(
+                self.case,
+                path=Path(_display(self.config, self.path)),
+                model=state.settings()["model"],
+                cache=state.cache(),
+                samples=self._samples(),
+                stats=state.stats(),
+            )
 
     def runtest(self) -> None:
         from tracemend.assertions.runner import format_result
@@ -308,11 +355,12 @@ def _prefetch(state: _State, items: list[RegressionItem]) -> None:
     cache = state.cache()
     stats = state.stats()
     started: list[tuple[RegressionItem, Any]] = []
-    for item in items:
-        try:
-            started.append((item, start_case(item.case, Path(_display(item.config, item.path)))))
-        except BaseException as exc:  # reported by the item itself
-            state.prefetched[item.nodeid] = _Prefetched(error=exc)
+    with case_run_store(Path(state.config.rootpath)):
+        for item in items:
+            try:
+                started.append((item, start_case(item.case, Path(_display(item.config, item.path)))))
+            except BaseException as exc:  # reported by the item itself
+                state.prefetched[item.nodeid] = _Prefetched(error=exc)
 
     async def judge_all() -> list[Any]:
         jobs = [
@@ -359,11 +407,19 @@ class _Reporter:
         state.model_calls += summary["model_calls"]
         state.cache_hits += summary["cache_hits"]
         state.cost += summary["cost"]
+        if summary.get("incomplete") and not report.passed:
+            state.incomplete += 1
         state.scripted = state.scripted or summary["scripted"]
         if summary.get("judge_model"):
             state.judge_models.add(summary["judge_model"])
         if summary["flaky"]:
             state.flaky.append(f"{summary['name']} ({summary['flaky']})")
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # Every failure was a judge that could not answer: nothing was found, the run could not finish
+        # (exit 3, which `tracemend test` keeps; 1 is for cases that really fail).
+        if self.state.incomplete and session.testsfailed == self.state.incomplete:
+            session.exitstatus = 3
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         state = self.state
@@ -380,6 +436,11 @@ class _Reporter:
             f"judge: {state.model_calls} model calls, {state.cache_hits} cache hits, cost ${state.cost:.4f}"
             f" - model {models}{label}"
         )
+        if state.incomplete:
+            tr.write_line(
+                f"could not finish: {state.incomplete} case(s) failed because the judge's model did not answer",
+                red=True,
+            )
         if state.judge_seconds is not None:
             tr.write_line(f"judged up front, concurrently, in {state.judge_seconds:.2f} s")
         if state.flaky:

@@ -32,6 +32,8 @@ class CaseResult:
     judge_skipped: str | None = None
     cache_miss: str | None = None
     judge_error: str | None = None
+    # The judge's model failed (server error, timeout, credentials): the case could not be decided.
+    incomplete: bool = False
 
     @property
     def passed(self) -> bool:
@@ -56,6 +58,7 @@ class CaseResult:
             "flaky": spread(verdict) if verdict and verdict.flaky else "",
             "cache_miss": bool(self.cache_miss),
             "judge_model": verdict.model if verdict else None,
+            "incomplete": self.incomplete,
         }
 
 
@@ -130,7 +133,10 @@ async def ajudge_case(
     except JudgeCacheMiss as exc:
         result.cache_miss = str(exc)
     except Exception as exc:  # forbidden requests, bad settings: the case fails with the reason
+        from tracemend.errors import ModelError
+
         result.judge_error = f"{type(exc).__name__}: {exc}"
+        result.incomplete = isinstance(exc, ModelError)
     return result
 
 

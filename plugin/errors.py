@@ -43,7 +43,21 @@ class ReplayError(TracemendError):
 
 
 class ModelError(TracemendError):
-    """A model call failed for good (after retries), or its answer cannot be used."""
+    """A model call failed for good (after retries), or its answer cannot be used.
+
+    ``hint`` says what a person can do about it (set a variable, try again later, pick another model).
+    """
+
+    hint: str = "try again later, or use another model (--model)"
+
+
+class ModelAuthError(ModelError):
+    """The model's credentials are missing or were refused (HTTP 401/403): never retried; the message
+    names the variable to set."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class ModelRequestsForbidden(ModelError):
@@ -107,6 +121,12 @@ class JudgeCacheMiss(TracemendError):
 
 class HealError(TracemendError):
     """The loop cannot run (usage): no store, not a repository, a state from another run."""
+
+
+class CouldNotFinish(TracemendError):
+    """A command could not finish the work it was asked to do because a model or the infrastructure failed
+    (server errors, timeouts, unusable answers, refused credentials): exit 3, distinct from "found
+    something" (1). The message is one line: the stage, the model, the cause and what to do."""
 
 
 # --- installation -----------------------------------------------------------------------------------

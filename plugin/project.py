@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,3 +138,101 @@ def _is_dirty(root: Path) -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return out.returncode == 0 and bool(out.stdout.strip())
+
+
+# --- import roots -------------------------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _configured_roots(data: dict[str, Any]) -> list[str]:
+    """Folders a ``pyproject.toml`` says its importable code lives in (setuptools, hatch, poetry, pdm,
+    pytest's ``pythonpath``), relative to the project."""
+    tool = data.get("tool", {}) if isinstance(data.get("tool"), dict) else {}
+    found: list[str] = []
+    setuptools = tool.get("setuptools", {}) if isinstance(tool.get("setuptools"), dict) else {}
+    package_dir = setuptools.get("package-dir")
+    if isinstance(package_dir, dict) and isinstance(package_dir.get(""), str):
+        found.append(package_dir[""])
+    packages = setuptools.get("packages")
+    if isinstance(packages, dict) and isinstance(packages.get("find"), dict):
+        found += _as_list(packages["find"].get("where"))
+    hatch = tool.get("hatch", {}) if isinstance(tool.get("hatch"), dict) else {}
+    build = hatch.get("build", {}) if isinstance(hatch.get("build"), dict) else {}
+    wheel = build.get("targets", {}).get("wheel", {}) if isinstance(build.get("targets"), dict) else {}
+    if isinstance(wheel, dict):
+        found += [str(Path(package).parent) for package in _as_list(wheel.get("packages"))]
+        if isinstance(wheel.get("sources"), dict):  # {"src" = ""}: the keys are source folders
+            found += [key for key in wheel["sources"] if isinstance(key, str)]
+    poetry = tool.get("poetry", {}) if isinstance(tool.get("poetry"), dict) else {}
+    for package in poetry.get("packages", []) if isinstance(poetry.get("packages"), list) else []:
+        if isinstance(package, dict) and isinstance(package.get("from"), str):
+            found.append(package["from"])
+    pdm = tool.get("pdm", {}) if isinstance(tool.get("pdm"), dict) else {}
+    if isinstance(pdm.get("build"), dict) and isinstance(pdm["build"].get("package-dir"), str):
+        found.append(pdm["build"]["package-dir"])
+    pytest_ini = tool.get("pytest", {}).get("ini_options", {}) if isinstance(tool.get("pytest"), dict) else {}
+    if isinstance(pytest_ini, dict):
+        found += _as_list(pytest_ini.get("pythonpath"))
+    return found
+
+
+def _holds_python(folder: Path) -> bool:
+    """Whether ``folder`` holds Python code at any depth (a namespace package has no ``__init__.py``)."""
+    try:
+        return next(folder.rglob("*.py"), None) is not None
+    except OSError:
+        return False
+
+
+def import_roots(root: Path) -> list[Path]:
+    """The folders to put first on ``sys.path`` so that the project at ``root`` imports its own code.
+
+    From the project's ``pyproject.toml`` (setuptools ``package-dir``/``packages.find.where``, hatch,
+    poetry, pdm, pytest's ``pythonpath``), the ``src/`` convention, and the project folder itself (flat
+    layouts), in that order and each once. Paths are absolute and inside ``root`` (a configured folder
+    outside it is ignored: it would not come from the tree being checked). Namespace packages need nothing
+    more: a folder on the path holds their portions.
+    """
+    import tomllib
+
+    root = Path(root).resolve()
+    candidates: list[str] = []
+    try:
+        data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        data = {}
+    candidates += _configured_roots(data)
+    if (root / "src").is_dir() and _holds_python(root / "src"):
+        candidates.append("src")
+    out: list[Path] = []
+    for rel in [*candidates, "."]:
+        path = (root / rel).resolve()
+        if path.is_dir() and path.is_relative_to(root) and path not in out:
+            out.append(path)
+    return out
+
+
+def strip_live_roots(live: Path, tree: Path, path: list[str] | None = None) -> list[str]:
+    """Remove from ``path`` (default ``sys.path``, in place) the entries inside the live checkout ``live``
+    that are not inside ``tree``; returns the removed entries."""
+    target = sys.path if path is None else path
+    live, tree = Path(live).resolve(), Path(tree).resolve()
+    if live == tree:
+        return []
+    removed = []
+    for entry in list(target):
+        try:
+            resolved = Path(entry or ".").resolve()
+        except OSError:
+            continue
+        if resolved.is_relative_to(live) and not resolved.is_relative_to(tree):
+            target.remove(entry)
+            removed.append(entry)
+    return removed

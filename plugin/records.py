@@ -247,10 +247,19 @@ class ApplyResult(_Record):
     errors: list[str] = Field(default_factory=list)
 
 
-RerunStatus = Literal["ok", "error", "failed_assertion", "timeout", "crashed"]
-ChangeKind = Literal["fixed", "still_failing", "new_error", "broke", "unchanged_ok", "changed_ok"]
-# "unchanged": no failing input among those rerun and nothing broke (a what-if over passing inputs).
-OverallVerdict = Literal["fixed", "partially_fixed", "not_fixed", "regressed_elsewhere", "unchanged"]
+# "setup_error": the harness could not make the call (entry point not importable, config rejected): a
+# problem of the rerun, not a result of the code under test.
+RerunStatus = Literal["ok", "error", "failed_assertion", "timeout", "crashed", "setup_error"]
+# Three-way comparisons add "pre_existing" (the input already failed before the suspect change) and
+# "not_reproduced" (it passed before the change and passes at head too: nothing to fix).
+ChangeKind = Literal[
+    "fixed", "still_failing", "new_error", "broke", "unchanged_ok", "changed_ok", "pre_existing", "not_reproduced"
+]
+# "unchanged": no failing input among those rerun and nothing broke (a what-if over passing inputs);
+# "not_reproduced": no input passed before the suspect change and failed at head (three-way only).
+OverallVerdict = Literal[
+    "fixed", "partially_fixed", "not_fixed", "regressed_elsewhere", "unchanged", "not_reproduced"
+]
 
 
 class RerunResult(_Record):
@@ -263,7 +272,32 @@ class RerunResult(_Record):
     stderr_tail: str = ""
 
 
+class Tally(_Record):
+    """One input's reruns in one tree: how many ran and how many passed (the comparison's unit is the
+    rate, not a single run, because agents are not deterministic)."""
+
+    runs: int = 0
+    passed: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        return self.passed / self.runs if self.runs else None
+
+    @property
+    def passes(self) -> bool | None:
+        """Whether the input passes in this tree: in at least half of its runs (None: not run)."""
+        return None if not self.runs else self.passed * 2 >= self.runs
+
+    def __str__(self) -> str:
+        return f"{self.passed}/{self.runs}" if self.runs else "-"
+
+
 class InputComparison(_Record):
+    """One input rerun in each tree. ``before`` is the tree the change is applied to (head, before the
+    fix), ``after`` the tree with it; in a three-way comparison ``prior`` is the revision before the
+    suspect change. Each side holds one run to show (the first failing one, else the first) and a tally
+    of all its runs."""
+
     source_trace_id: str
     was_failing: bool
     before: RerunResult
@@ -272,20 +306,46 @@ class InputComparison(_Record):
     output_diff: str = ""
     # Unified diff of the span trees (``name [kind]`` lines, indented by depth), empty when equal.
     span_diff: str = ""
+    prior: RerunResult | None = None
+    prior_runs: Tally | None = None
+    before_runs: Tally = Field(default_factory=Tally)
+    after_runs: Tally = Field(default_factory=Tally)
 
 
 class Comparison(_Record):
     items: list[InputComparison] = Field(default_factory=list)
     verdict: OverallVerdict
+    # Three-way: the revision before the suspect change (None: a before/after comparison), and the
+    # revision the change was applied to.
+    prior_revision: str | None = None
+    head_revision: str | None = None
+    # The most runs any input had in one tree (1 unless outputs varied; see ``verify_runs``).
+    runs: int = 1
+
+    @property
+    def three_way(self) -> bool:
+        return self.prior_revision is not None
+
+    @property
+    def regression(self) -> list[InputComparison]:
+        """The inputs the verdict is about: failing ones that are neither pre-existing nor unreproduced."""
+        return [i for i in self.items if i.was_failing and i.change not in ("pre_existing", "not_reproduced")]
+
+    @property
+    def pre_existing(self) -> list[InputComparison]:
+        return [i for i in self.items if i.change == "pre_existing"]
 
 
 class Verification(_Record):
-    """A change applied in a sandbox worktree and the inputs rerun before and after it."""
+    """A change applied in a sandbox worktree and the inputs rerun in three trees ("columns"): at the
+    revision before the suspect change (``prior_commit``; None for a before/after check), at the revision
+    the change is applied to (``base_commit``), and with the change."""
 
     apply: ApplyResult
     # None when the change did not apply (nothing was rerun).
     comparison: Comparison | None = None
     base_commit: str | None = None
+    prior_commit: str | None = None
 
 
 # --- diagnosis ---------------------------------------------------------------------------------------

@@ -161,7 +161,44 @@ def bind_input(fn: Callable[..., Any], recorded: dict[str, Any]) -> tuple[tuple[
     if remaining:
         raise ReplayError(f"recorded input has arguments the function no longer takes: {sorted(remaining)}")
     # Positional-only values must precede keywords; positional-or-keyword go as keywords (order-free).
+    kwargs = _rebuild_models(fn, params, args, kwargs)
     return tuple(args), kwargs
+
+
+def _model_class(annotation: Any) -> Any:
+    """The pydantic model class an annotation names (``Model``, ``Model | None``), else None."""
+    import typing
+
+    for candidate in typing.get_args(annotation) or (annotation,):
+        if isinstance(candidate, type) and callable(getattr(candidate, "model_validate", None)):
+            return candidate
+    return None
+
+
+def _rebuild_models(
+    fn: Callable[..., Any], params: list[inspect.Parameter], args: list[Any], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Arguments annotated with a pydantic model were recorded as dicts: validate them back into the model
+    (a shop's settings object, a request model), so the call gets what it got in production."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable forward references: pass the values as recorded
+        return kwargs
+    for name, value in list(kwargs.items()):
+        cls = _model_class(hints.get(name)) if isinstance(value, dict) else None
+        if cls is not None:
+            try:
+                kwargs[name] = cls.model_validate(value)
+            except Exception as exc:
+                raise ReplayError(f"cannot rebuild argument {name!r} as {cls.__name__}: {exc}") from exc
+    positional = [p for p in params if p.kind is p.POSITIONAL_ONLY]
+    for index, param in enumerate(positional[: len(args)]):
+        cls = _model_class(hints.get(param.name)) if isinstance(args[index], dict) else None
+        if cls is not None:
+            args[index] = cls.model_validate(args[index])
+    return kwargs
 
 
 def prepare_call(

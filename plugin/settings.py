@@ -27,6 +27,7 @@ GROUPS = {
     "loop": "The loop (analyze, triage, diagnose, heal, lock)",
     "suite": "The regression suite (pytest)",
     "tests": "Test suites and development",
+    "internal": "Set by tracemend for the processes it starts (reruns, case runs)",
 }
 
 
@@ -68,6 +69,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("redact_patterns", "list", (), "more regular expressions of secret values", "recording"),
     _s("code_version", "str", None, "the code version to record where the deployment has no `.git`",
        "recording", env="TRACEMEND_CODE_VERSION", in_table=False),
+    _s("run_db", "path", None, "set by tracemend for reruns and regression-case runs: the store their traces go "
+       "to, whatever the code under test configures (never the production store)", "internal",
+       env="TRACEMEND_RUN_DB", in_table=False),
     _s("project_root", "path", None, "the project root (default: nearest folder above the working directory "
        "with `pyproject.toml`, `.git`, `setup.py` or `setup.cfg`)", "recording", env="TRACEMEND_PROJECT_ROOT",
        in_table=False),
@@ -98,6 +102,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("source", "str", None, "where analyze, triage, diagnose, rerun and heal read traces: "
        "`phoenix://HOST:PORT/PROJECT` or `opik://HOST:PORT/PROJECT` (default: the local store)", "loop",
        env="TRACEMEND_SOURCE"),
+    _s("verify_runs", "int", 3, "runs per input and revision when a sandbox rerun shows the agent is not "
+       "deterministic (its outputs vary); the verdict then compares pass rates", "loop",
+       env="TRACEMEND_VERIFY_RUNS"),
     # --- the regression suite ---
     _s("regressions", "path", "tests/regressions", "folder of regression-case files (`lock`, `test`, pytest)",
        "suite", env="TRACEMEND_REGRESSIONS"),
@@ -108,6 +115,12 @@ SETTINGS: tuple[Setting, ...] = (
     _s("judge_samples", "int", 1, "judge samples per assertion, majority vote (`--judge-samples`)", "suite"),
     _s("judge_cache_miss", "str", "fail", "what a cache-only run does without a cached verdict: `fail` or "
        "`skip` (`--judge-cache-miss`)", "suite", choices=("fail", "skip")),
+    # --- internal ---
+    _s("usage_file", "path", None, "every model call of this process and the processes it starts is logged "
+       "here (how heal counts the calls of its reruns and case runs)", "internal", env="TRACEMEND_USAGE_FILE",
+       in_table=False),
+    _s("live_checkout", "path", None, "the user's checkout when a case runs in a sandbox worktree of it: its "
+       "import paths are removed", "internal", env="TRACEMEND_LIVE_CHECKOUT", in_table=False),
     # --- tests ---
     _s("allow_model_requests", "str", "true", "`false` forbids real model requests, `loopback` allows only "
        "servers on 127.0.0.1 (test suites)", "tests", env="TRACEMEND_ALLOW_MODEL_REQUESTS", in_table=False,

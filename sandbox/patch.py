@@ -33,7 +33,8 @@ def looks_like_diff(text: str) -> bool:
     )
 
 
-def _diff_path(name: str | None, prefix: str) -> str | None:
+def _diff_name(name: str | None) -> str | None:
+    """The path a diff header names, unquoted; None for ``/dev/null``."""
     if name is None:
         return None
     name = name.split("\t")[0].strip()
@@ -41,9 +42,46 @@ def _diff_path(name: str | None, prefix: str) -> str | None:
         return None
     if name.startswith('"') and name.endswith('"'):
         name = name[1:-1]
-    if name.startswith(prefix):
-        name = name[len(prefix) :]
     return name
+
+
+def _strip(name: str | None, level: int) -> str | None:
+    """``name`` without its first ``level`` path components (``git apply -p<level>``)."""
+    if name is None or level == 0:
+        return name
+    parts = name.split("/", level)
+    return parts[level] if len(parts) > level else None
+
+
+def _prefix_level(patch: object, staged: Staged) -> int:
+    """How many leading components to strip from every path, as ``git apply`` does: 1 (``a/``, ``b/``,
+    either way round as ``git diff -R`` writes them, or any other prefix) unless the diff was made with
+    ``--no-prefix`` — told by which reading names files that exist."""
+    votes = {0: 0, 1: 0}
+    names = []
+    for pf in patch:  # type: ignore[attr-defined]
+        source = _diff_name(pf.source_file)
+        names += [n for n in (source, _diff_name(pf.target_file)) if n]
+        if source is None:
+            continue
+        for level in (1, 0):
+            candidate = _strip(source, level)
+            if candidate and _exists(staged, candidate):
+                votes[level] += 1
+                break
+    if votes[0] > votes[1]:
+        return 0
+    if votes[1] or not names:
+        return 1
+    # Only new files: git's own prefixes are one letter (a/, b/, i/, w/, c/, o/).
+    return 1 if all(len(n.split("/", 1)[0]) == 1 and "/" in n for n in names) else 0
+
+
+def _exists(staged: Staged, rel: str) -> bool:
+    try:
+        return staged.current(rel) is not None
+    except ChangeRejected:
+        return False
 
 
 def _hunk_lines(hunk: object) -> tuple[list[str], list[str], bool]:
@@ -186,6 +224,9 @@ def _parse(diff: str):  # -> unidiff.PatchSet, imported lazily
 def apply_patch(root: Path, diff: str) -> ApplyResult:
     """Apply a unified diff (git or plain; parsed with ``unidiff``) under ``root``, all or nothing.
 
+    Paths lose their first component as with ``git apply`` (``a/``, ``b/``, either way round), or none
+    for a diff made with ``--no-prefix``.
+
     Raises ChangeRejected for a path outside the root, ``.git``, binary patches, symlinks or submodules;
     a hunk whose lines are not in the file is a miss with the closest region.
     """
@@ -193,9 +234,10 @@ def apply_patch(root: Path, diff: str) -> ApplyResult:
     staged = Staged(Path(root))
     misses: list[EditMiss] = []
     errors: list[str] = []
+    level = _prefix_level(patch, staged)
     for pf in patch:
-        source = _diff_path(pf.source_file, "a/")
-        target = _diff_path(pf.target_file, "b/")
+        source = _strip(_diff_name(pf.source_file), level)
+        target = _strip(_diff_name(pf.target_file), level)
         for rel in (source, target):
             if rel is not None:
                 safe_path(staged.root, rel)

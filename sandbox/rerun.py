@@ -158,10 +158,16 @@ class _Batch:
     live: _Live = field(default_factory=_Live)
 
     def child_env(self, db_path: Path) -> dict[str, str]:
+        from tracemend.sandbox.importpath import tree_pythonpath
+
         env = dict(self.env)
         env.update(
             TRACEMEND_DB=str(db_path),
+            # Pinned: the rerun's traces go to its own store even if the agent configures another one.
+            TRACEMEND_RUN_DB=str(db_path),
             TRACEMEND_PROJECT_ROOT=str(self.workdir),
+            # The tree under test first; the user's entries for their checkout point into the tree.
+            PYTHONPATH=tree_pythonpath(self.workdir, self.source_root, self.env.get("PYTHONPATH", "")),
             PYTHONDONTWRITEBYTECODE="1",
             PYTHONSAFEPATH="1",
             # A crash in C code (segfault) leaves the Python stack in the stderr tail.

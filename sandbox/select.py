@@ -49,8 +49,10 @@ def select_traces(
 
 
 def sample_passing(store: TraceSource, traces: Sequence[Trace], *, per_entry_point: int = 3) -> list[Trace]:
-    """The newest passing traces of the same entry points as ``traces`` (not already among them)."""
+    """The newest passing traces of the same entry points as ``traces`` (not already among them), from the
+    same environments: a test or rerun that once recorded into this store is never a comparison sample."""
     seen = {t.trace_id for t in traces}
+    environments = {t.environment for t in traces}
     out: list[Trace] = []
     for entry_point in dict.fromkeys(t.entry_point for t in traces):
         if not entry_point:  # a trace recorded elsewhere, without an entry point, cannot be rerun
@@ -61,7 +63,7 @@ def sample_passing(store: TraceSource, traces: Sequence[Trace], *, per_entry_poi
         ):
             if taken >= per_entry_point:
                 break
-            if trace.trace_id in seen:
+            if trace.trace_id in seen or trace.environment not in environments:
                 continue
             seen.add(trace.trace_id)
             out.append(trace)

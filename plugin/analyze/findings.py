@@ -30,7 +30,9 @@ DEFAULT_WINDOW = timedelta(minutes=60)
 DEFAULT_LOOKBACK = timedelta(days=30)
 # The gate's FDR level (gating.ALPHA), repeated here so the CLI does not import numpy to show its help.
 DEFAULT_ALPHA = 0.05
-EXAMPLES = 3
+# Example traces per finding: the inputs diagnosis reruns (several, so failures that predate the change
+# can be told apart from the regression).
+EXAMPLES = 5
 HOUR_US = 3_600_000_000
 
 
@@ -62,6 +64,8 @@ class Analysis:
 
     deploy_time: datetime
     revision: str | None
+    # Hours of the baseline that had traffic: the rates' denominator.
+    baseline_hours: int
     baseline_start: datetime
     window_end: datetime
     window_elapsed: timedelta
@@ -80,6 +84,7 @@ class Analysis:
         return {
             "deploy_time": self.deploy_time.isoformat(),
             "revision": self.revision,
+            "baseline_hours": self.baseline_hours,
             "baseline_start": self.baseline_start.isoformat(),
             "window_end": self.window_end.isoformat(),
             "window_elapsed_s": self.window_elapsed.total_seconds(),
@@ -192,6 +197,16 @@ def analyze(
                 f"({canary_traces} of {window_traces} window traces are from {rev[:10]})."
             )
 
+    if baseline_traces == 0 and window_traces > 0:
+        raise AnalyzeError(
+            f"No traces in the baseline ({_span(baseline)} before the deploy at {deploy:%Y-%m-%d %H:%M} UTC): "
+            "there is nothing to compare the window with. Record traffic of an earlier version first, or "
+            "pass a longer --baseline."
+        )
+    # Rates are over the hours that had traffic: a store that starts an hour before the deploy has a
+    # one-hour baseline, not a week of zeros.
+    live = [h for h, n in enumerate(traffic) if n > 0]
+
     accs = _scan(store, base_start, deploy, until, n_hours, n_win_hours, rev if canary else None)
     # First occurrences before the baseline come first: a merged group is keyed by its oldest member.
     _first_revisions(store, accs, base_start - lookback, base_start)
@@ -201,9 +216,9 @@ def analyze(
     # Baseline signatures first (same order as their rows), then the never-seen ones.
     keys = sorted(accs, key=lambda k: (accs[k].baseline == 0, k))
     n_base = sum(1 for k in keys if accs[k].baseline > 0)
-    hourly = np.array([accs[k].hourly[:n_hours] for k in keys[:n_base]], dtype=np.int64).reshape(
-        n_base, n_hours
-    )
+    hourly = np.array(
+        [[accs[k].hourly[h] for h in live] for k in keys[:n_base]], dtype=np.int64
+    ).reshape(n_base, len(live))
     counts = np.array([accs[k].window for k in keys], dtype=np.int64)
     if canary:
         canary_counts = np.array([accs[k].window_canary for k in keys], dtype=np.int64)
@@ -211,7 +226,7 @@ def analyze(
     else:
         result = gating.gate_counts(
             hourly,
-            np.asarray(traffic, dtype=np.float64),
+            np.asarray([traffic[h] for h in live], dtype=np.float64),
             counts,
             float(window_traces),
             elapsed.total_seconds() / 3600,
@@ -244,6 +259,7 @@ def analyze(
     return Analysis(
         deploy_time=deploy,
         revision=rev,
+        baseline_hours=len(live),
         baseline_start=base_start,
         window_end=window_end,
         window_elapsed=elapsed,
@@ -254,6 +270,11 @@ def analyze(
         signatures_seen=len(accs),
         complete=now >= window_end,
     )
+
+
+def _span(period: timedelta) -> str:
+    hours = period.total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 48 else f"{hours:g} h"
 
 
 SignatureParts = tuple[str, str, list[str], str | None, str, str]

@@ -15,7 +15,7 @@ from tracemend.analyze.findings import signed_failures
 from tracemend.analyze.migrate import resolve_signature
 from tracemend.analyze.signatures import signature_of
 from tracemend.errors import AnalyzeError
-from tracemend.records import Finding, Signature
+from tracemend.records import Finding
 from tracemend.store import TraceSource, where
 
 EXAMPLES = 5

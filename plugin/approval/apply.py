@@ -23,19 +23,21 @@ class Applied:
     branch: str | None = None
 
 
-def commit_message(proposal: Proposal) -> str:
+def commit_message(proposal: Proposal, approval: str = "approved by a person") -> str:
     title = f"Fix {proposal.signature_id or 'failure'}: {proposal.root_cause.splitlines()[0]}"
     lines = [title[:72], "", proposal.root_cause, ""]
     if proposal.signature_id:
         lines.append(f"Signature: {proposal.signature_id}")
     if proposal.trace_ids:
         lines.append("Traces: " + ", ".join(proposal.trace_ids))
-    if proposal.comparison is not None:
-        lines.append(f"Sandbox rerun: {proposal.comparison.verdict}")
+    comparison = proposal.comparison
+    if comparison is not None:
+        apart = f" ({len(comparison.pre_existing)} pre-existing failure(s) set apart)" if comparison.pre_existing else ""
+        lines.append(f"Sandbox rerun: {comparison.verdict}{apart}")
     lines.append(
         "Proposed by tracemend diagnose"
         + (" (scripted model)" if proposal.scripted else "")
-        + "; approved by a person."
+        + f"; {approval}."
     )
     return "\n".join(lines) + "\n"
 
@@ -54,6 +56,7 @@ def commit_on_branch(
     *,
     new_files: Mapping[str, str] | None = None,
     trailer: str = "",
+    approval: str = "approved by a person",
 ) -> str:
     """Commit the proposal's diff (and ``new_files``, path → text) as one commit on the new ``branch``, on
     top of the revision it was diagnosed at; the user's checkout is untouched. Returns the commit's sha."""
@@ -66,7 +69,7 @@ def commit_on_branch(
         vcs.open_repo(repo),
         diff,
         branch,
-        commit_message(proposal) + trailer,
+        commit_message(proposal, approval) + trailer,
         rev=proposal.base_revision or "HEAD",
     )
 

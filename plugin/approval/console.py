@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from tracemend.records import Comparison, Proposal, Trace
+from tracemend.records import Comparison, Proposal, RerunResult, Tally, Trace
 
 _VERDICT_STYLE = {
     "fixed": "bold green",
@@ -22,6 +22,7 @@ _VERDICT_STYLE = {
     "not_fixed": "bold red",
     "regressed_elsewhere": "bold red",
     "unchanged": "dim",
+    "not_reproduced": "yellow",
 }
 _CHANGE_STYLE = {
     "fixed": "green",
@@ -30,6 +31,8 @@ _CHANGE_STYLE = {
     "broke": "red",
     "unchanged_ok": "dim",
     "changed_ok": "yellow",
+    "pre_existing": "dim",
+    "not_reproduced": "yellow",
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -39,27 +42,82 @@ def clean(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
-def render_comparison(comparison: Comparison | None) -> Table | Text:
+def _cell(result: RerunResult | None, tally: Tally | None, runs: int) -> Text:
+    """``ok`` or ``fails`` (``absent``: no such entry point there), with the pass count when inputs ran
+    more than once. Error types are listed under the table, so the columns stay narrow."""
+    if result is None or tally is None:
+        return Text("-", style="dim")
+    word = "absent" if result.status == "setup_error" else "ok" if tally.passes else "fails"
+    if runs > 1:
+        word += f" {tally.passed}/{tally.runs}"
+    return Text(word, style="green" if tally.passes else "red")
+
+
+def _errors(comparison: Comparison) -> Text | None:
+    """``errors: at head PageOutOfRange ×6; with fix none``: what the failing cells raised."""
+    columns = [("before change", "prior", "prior_runs")] if comparison.three_way else []
+    columns += [("at head" if comparison.three_way else "before", "before", "before_runs")]
+    columns += [("with fix" if comparison.three_way else "after", "after", "after_runs")]
+    parts = []
+    for label, side, runs in columns:
+        counts: dict[str, int] = {}
+        for item in comparison.items:
+            result, tally = getattr(item, side), getattr(item, runs)
+            if result is None or tally is None or tally.passes or result.status == "setup_error":
+                continue
+            kind = result.error.type.rsplit(".", 1)[-1] if result.error else result.status
+            counts[kind] = counts.get(kind, 0) + 1
+        shown = ", ".join(f"{k} ×{n}" for k, n in sorted(counts.items())) or "none"
+        parts.append(f"{label} {shown}")
+    return Text(clean("errors: " + "; ".join(parts)), style="dim")
+
+
+def render_comparison(comparison: Comparison | None) -> Table | Text | Group:
+    """The inputs rerun in each tree, one row each: the regression first, then failures that predate
+    the suspect change (set apart), then the passing sample."""
     if comparison is None:
         return Text("not rerun (build failure: the change applies and compiles)", style="dim")
+    three = comparison.three_way
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("trace", "input was", "before", "after", "result"):
-        table.add_column(col)
-    for item in comparison.items:
-        before = item.before.status + (
-            f" {item.before.error.type.rsplit('.', 1)[-1]}" if item.before.error else ""
-        )
-        after = item.after.status + (
-            f" {item.after.error.type.rsplit('.', 1)[-1]}" if item.after.error else ""
-        )
+    table.add_column("trace", no_wrap=True)
+    table.add_column("input", no_wrap=True)
+    if three:
+        table.add_column("before change", no_wrap=True)
+    table.add_column("at head" if three else "before", no_wrap=True)
+    table.add_column("with fix" if three else "after", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    rank = {"pre_existing": 1, "not_reproduced": 1}
+    items = sorted(comparison.items, key=lambda i: (not i.was_failing, rank.get(i.change, 0)))
+    runs = comparison.runs
+    for item in items:
+        cells = [_cell(item.before, item.before_runs, runs), _cell(item.after, item.after_runs, runs)]
+        if three:
+            cells.insert(0, _cell(item.prior, item.prior_runs, runs))
         table.add_row(
             item.source_trace_id[:12],
             "failing" if item.was_failing else "passing",
-            Text(clean(before)),
-            Text(clean(after)),
-            Text(item.change, style=_CHANGE_STYLE.get(item.change, "")),
+            *cells,
+            Text(item.change.replace("_", " "), style=_CHANGE_STYLE.get(item.change, "")),
         )
-    return table
+    notes: list[Text] = []
+    errors = _errors(comparison)
+    if errors is not None:
+        notes.append(errors)
+    if three:
+        prior = comparison.prior_revision[:10] if comparison.prior_revision else "?"
+        head = comparison.head_revision[:10] if comparison.head_revision else "?"
+        varied = f"; inputs whose outputs vary ran {runs} times in each" if runs > 1 else ""
+        notes.append(Text(f"before change = {prior}, at head = {head}{varied}", style="dim"))
+    old = comparison.pre_existing
+    if old:
+        notes.append(
+            Text(
+                f"{len(old)} pre-existing failure(s): they fail before the suspect change too; not counted "
+                "as fixed and not held against the fix",
+                style="dim",
+            )
+        )
+    return Group(table, *notes)
 
 
 def render_proposal(proposal: Proposal, console: Console) -> None:

@@ -8,6 +8,7 @@ logged and its default kept, since recording never raises into the app.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,10 @@ class Settings:
     max_depth: int = 12
 
     def resolved_db_path(self) -> Path:
-        return resolve_db_path(self.db_path)
+        # A rerun or a regression-case run records into a store of its own even when the code under
+        # test configures one explicitly: it must never write into the production store.
+        pinned = os.environ.get("TRACEMEND_RUN_DB")
+        return Path(pinned) if pinned else resolve_db_path(self.db_path)
 
     def resolved_project(self) -> str:
         return self.project or _get("project", None) or project_root().name or "default"

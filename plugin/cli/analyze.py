@@ -29,6 +29,7 @@ from tracemend.cli._common import (
 from tracemend.cli.errors import reports_errors
 from tracemend.cli.render import plain_table
 from tracemend.cli.source_option import SOURCE_OPTION, trace_source
+from tracemend.errors import CouldNotFinish, StoreError
 
 _BARS = " ▁▂▃▄▅▆▇█"
 _VERDICT_STYLE = {"regression": "bold red", "new": "bold magenta", "noise": "dim"}
@@ -63,12 +64,12 @@ def _table(result: Analysis, limit: int) -> Table:
         table.add_row(
             f"[{_VERDICT_STYLE[finding.verdict]}]{finding.verdict}[/]",
             f"[bold]{head}[/]{where}\n{sig.template[:160] or '(no message)'}",
-            f"{finding.baseline_count / hours:.2f}",
+            f"{finding.baseline_count / max(1, result.baseline_hours):.2f}",
             str(finding.window_count),
             f"{finding.expected:.2f}",
             _fmt_p(finding.p_value),
             _fmt_p(finding.q_value),
-            "\n".join(t[:12] for t in finding.example_trace_ids),
+            "\n".join(t[:12] for t in finding.example_trace_ids[:3]),
             spark,
         )
     return table
@@ -168,7 +169,9 @@ def watch(
     db: Path | None = DB_OPTION,
     source: str | None = SOURCE_OPTION,
 ) -> None:
-    """Look again every --interval during the window; stop at the first flag (exit 1) or when it ends."""
+    """Look again every --interval during the window; stop at the first flag (exit 1) or when it ends.
+
+    Exit 3 when the store becomes unreadable during the watch (it could not finish)."""
     step = parse_duration(interval)
     period = _period(baseline, window, since, revision)
     if step <= timedelta(0):
@@ -189,7 +192,15 @@ def _watch(
     look = 0
     while True:
         look += 1
-        result = _run(traces, period, per_look)
+        try:
+            result = _run(traces, period, per_look)
+        except StoreError as exc:
+            if look == 1:
+                raise  # no store to watch: a usage error
+            raise CouldNotFinish(
+                f"watch could not finish: look {look}/{looks}: {exc}; nothing was flagged before it; check "
+                "the store and run watch again"
+            ) from None
         flagged = result.flagged
         elapsed_min = result.window_elapsed.total_seconds() / 60
         console.print(

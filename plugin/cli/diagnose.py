@@ -3,7 +3,8 @@
 ``tracemend.approval`` (the prompt, in ``approval.console``).
 
 Exit codes: 0 done (triage printed; a fix approved and applied), 1 no fix applied (rejected, quit, not
-verified, ``--no-input``, no terminal, budget exhausted), 2 usage errors (bad ids, not a repository).
+verified, ``--no-input``, no terminal, budget exhausted), 2 usage errors (bad ids, not a repository), 3
+the model could not answer (server errors, timeouts, unusable answers, missing or refused credentials).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tracemend.records import Proposal
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {escape(message)}")
+    err_console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -76,6 +77,16 @@ def render_proposal(proposal: Proposal) -> None:
     TerminalUI(console).show_proposal(proposal)
 
 
+def _newest_finding(store):  # -> Finding | None
+    """The most significant flagged finding of the newest deploy, as ``tracemend analyze`` shows it."""
+    from tracemend.analyze import analyze
+
+    flagged = analyze(store).flagged
+    if flagged:
+        err_console.print(f"[dim]triaging the most significant of {len(flagged)} flagged finding(s)[/]")
+    return flagged[0] if flagged else None
+
+
 # --- commands -----------------------------------------------------------------------------------------
 
 
@@ -101,13 +112,16 @@ def register(app: typer.Typer) -> None:
         source: str = SOURCE_OPTION,
     ) -> None:
         """Did the last change cause this failure? Classify the changed files, then (if runtime files
-        changed) ask for a causal verdict; recommend fix-forward or roll-back with the exact command."""
+        changed) ask for a causal verdict; recommend fix-forward or roll-back with the exact command.
+
+        Bare, it triages the most significant finding of the newest deploy (as ``tracemend analyze``
+        flags it). Exit 3 when the model could not give a verdict."""
         from tracemend import llm
         from tracemend import triage as tri
         from tracemend.analyze.select import select_finding
         from tracemend.errors import AnalyzeError
 
-        if (trace is None) == (finding_file is None and signature is None) or (trace and signature):
+        if trace and signature:
             raise _fail("give --trace, or --signature, or --finding (optionally with --signature)")
         store = open_trace_source(source, db)
         r = _open_repo(repo)
@@ -118,12 +132,18 @@ def register(app: typer.Typer) -> None:
                     text = finding_file.read_text(encoding="utf-8")
                 except OSError as exc:
                     raise _fail(f"{finding_file}: {exc.strerror}") from None
-            finding = select_finding(store, trace_id=trace, signature=signature, finding_json=text)
+            if trace is None and signature is None and text is None:
+                finding = _newest_finding(store)
+                if finding is None:
+                    console.print("nothing flagged for the newest deploy: nothing to triage")
+                    return
+            else:
+                finding = select_finding(store, trace_id=trace, signature=signature, finding_json=text)
             result = tri.triage(finding, store, r, model=model, wide=wide, base=base, head=head)
         except (AnalyzeError, tri.TriageError) as exc:
             raise _fail(str(exc)) from None
         except llm.ModelError as exc:  # the verdict could not be obtained: fail closed, say why
-            raise _fail(f"triage needs a model verdict and did not get one: {exc}", 1) from None
+            raise _fail(f"triage could not finish: {exc}; {exc.hint}", 3) from None
         if as_json:
             print(result.verdict.model_dump_json(indent=2))
         else:
@@ -184,20 +204,32 @@ def register(app: typer.Typer) -> None:
         req.rerun_timeout = timeout
         what = req.signature_text or "failure"
         err_console.print(
-            f"[dim]diagnosing {what} ({len(req.failing)} failing, {len(req.passing)} passing traces)…[/]"
+            f"[dim]diagnosing {escape(what)} ({len(req.failing)} failing, {len(req.passing)} passing traces)…[/]",
+            soft_wrap=True,
         )
         from tracemend import llm
+        from tracemend.errors import ReplayError
         from tracemend.sandbox import SandboxError
 
         try:
             with llm.track_usage() as usage:
-                result = diagnose(req, model=model, budget=Budget(max_steps=max_steps, max_tokens=max_tokens))
+                llm.check_model(model, role="diagnose")
+                result = diagnose(
+                    req,
+                    model=model,
+                    budget=Budget(max_steps=max_steps, max_tokens=max_tokens),
+                    raise_model_errors=True,
+                )
         except SandboxError as exc:
             raise _fail(f"the sandbox could not run: {exc}", 1) from None
+        except ReplayError as exc:
+            raise _fail(str(exc), 2) from None
+        except llm.ModelError as exc:
+            raise _fail(f"diagnose could not finish: {exc}; {exc.hint}", 3) from None
         for line in result.log:
             err_console.print(Text(clean("  · " + line), style="dim"))
         err_console.print(
-            f"[dim]{usage.calls} model calls, {usage.prompt_tokens + usage.completion_tokens} tokens, "
+            f"[dim]{usage.attempts} model requests, {usage.prompt_tokens + usage.completion_tokens} tokens, "
             f"${usage.cost:.4f}{' (scripted model)' if result.scripted else ''}[/]"
         )
         proposal = result.proposal

@@ -1,9 +1,11 @@
 """Exit codes in one place: each :mod:`tracemend.errors` class maps to the code the CLI exits with.
 
 The codes: **0** success; **1** the command found what it exists to report (a regression, a fix that did
-not fix, a refused export) or could not finish the work it was asked to do (a model that never gave a usable
-answer); **2** usage: bad arguments, unknown ids, a missing or corrupt store, not a git repository, a rejected
-change, an unreadable case file.
+not fix, a refused export); **2** usage: bad arguments, unknown ids, a missing or corrupt store, not a git
+repository, a rejected change, an unreadable case file, a recorded call the harness cannot make again;
+**3** the command could not finish the work it was asked to do because a model or the infrastructure failed
+(server errors and timeouts after retries, unusable answers, missing or refused credentials): nothing was
+found, nothing can be concluded, try again.
 
 An error reaches the user as one line on stderr, ``error: <message>`` (``change rejected: <message>`` for a
 :class:`~tracemend.errors.ChangeRejected`), never as a traceback. Two places apply the mapping:
@@ -50,6 +52,7 @@ from tracemend.cli._common import err_console
 __all__ = [
     "EXIT_CODES",
     "EXIT_FOUND",
+    "EXIT_INCOMPLETE",
     "EXIT_OK",
     "EXIT_USAGE",
     "exit_code",
@@ -62,6 +65,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FOUND = 1
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3
 
 # Every class of tracemend.errors resolves here through its MRO; the base is the last resort.
 EXIT_CODES: dict[type[errors.TracemendError], int] = {
@@ -69,7 +73,8 @@ EXIT_CODES: dict[type[errors.TracemendError], int] = {
     errors.StoreError: EXIT_USAGE,
     errors.VcsError: EXIT_USAGE,
     errors.ReplayError: EXIT_USAGE,
-    errors.ModelError: EXIT_FOUND,
+    errors.ModelError: EXIT_INCOMPLETE,
+    errors.CouldNotFinish: EXIT_INCOMPLETE,
     errors.AnalyzeError: EXIT_USAGE,
     errors.TriageError: EXIT_USAGE,
     errors.DiagnoseError: EXIT_USAGE,

@@ -45,9 +45,9 @@ class RichReporter:
             self._status = console.status(f"{stage}…")
             self._status.start()
 
-    def done(self, stage: str, summary: str) -> None:
+    def done(self, stage: str, summary: str, ok: bool = True) -> None:
         self._stop()
-        console.print(Text(f"  ✓ {summary}", style="green"))
+        console.print(Text(f"  {'✓' if ok else '✗'} {summary}", style="green" if ok else "yellow"))
 
     def skip(self, stage: str, why: str) -> None:
         self._stop()
@@ -103,17 +103,52 @@ def print_summary(state: Any) -> None:
     if state.proposal is not None:
         verdict = state.proposal.comparison.verdict if state.proposal.comparison else "not rerun"
         lines.append(f"changed     {', '.join(state.proposal.touched_files)} (sandbox: {verdict})\n")
+        lines.append(sandbox_line(state.proposal.comparison))
     if state.applied:
         lines.append(f"applied     {state.applied.get('summary', '')}\n")
         if state.applied.get("undo"):
             lines.append(f"undo        {state.applied['undo']}\n")
     if state.case_path:
         lines.append(f"locked      {state.case_path}\n")
-        lines.append("run it      pytest " + state.case_path + "   (or: tracemend test)\n")
+        lines.append("run it      " + pytest_command(state) + "   (or: tracemend test)\n")
+    if state.check_before is not None and state.check_after is not None:
+        before = "fails" if not state.check_before.passed else "passes"
+        after = "passes" if state.check_after.passed else "fails"
+        lines.append(f"proof       the case {before} before the fix and {after} with it\n")
     cost = f"${state.cost:.4f}" + (" (scripted model)" if state.scripted else "")
-    lines.append(f"cost        {state.model_calls} model calls, {state.tokens} tokens, {cost}\n")
+    purposes = ", ".join(f"{k} {v}" for k, v in sorted(state.calls_by_purpose.items()))
+    failed = f", {state.failed_calls} failed" if state.failed_calls else ""
+    lines.append(
+        f"cost        {state.model_calls} model requests{failed}"
+        + (f" ({purposes})" if purposes else "")
+        + f", {state.tokens} tokens, {cost}\n"
+    )
     lines.append(f"state       {state_path(Path(state.repo))}")
     console.print(Panel(lines, title="tracemend heal", title_align="left", expand=False))
+
+
+def sandbox_line(comparison: Any) -> str:
+    """``sandbox     3 regression inputs: 3 fixed; 2 pre-existing failures set apart``."""
+    if comparison is None:
+        return ""
+    regression = comparison.regression
+    fixed = sum(item.change == "fixed" for item in regression)
+    text = f"sandbox     {len(regression)} regression input(s), {fixed} fixed"
+    if comparison.three_way:
+        text += f"; {len(comparison.pre_existing)} pre-existing failure(s) set apart"
+    if comparison.runs > 1:
+        text += f"; up to {comparison.runs} runs per input"
+    return text + "\n"
+
+
+def pytest_command(state: Any) -> str:
+    """The command that runs the locked case as it is, wherever its folder is."""
+    from tracemend import settings
+
+    folder = str(Path(state.case_path).parent)
+    configured = str(settings.get("regressions", root=Path(state.repo))).strip("/")
+    extra = "" if folder == configured else f" --regressions {folder}"
+    return f"pytest {state.case_path}{extra}"
 
 
 def heal(
@@ -126,7 +161,7 @@ def heal(
     no_input: bool = typer.Option(False, "--no-input", help="Never ask: print the proposal and exit 1 (CI)."),
     branch: str | None = typer.Option(None, "--branch", help="Commit the fix and its case on this new branch instead of the working tree."),
     repo: Path = typer.Option(Path("."), "--repo", help="The repository to heal."),
-    regress_dir: str = typer.Option("tests/regressions", "--regressions", help="Folder for the regression case, relative to the repository."),
+    regress_dir: str | None = typer.Option(None, "--regressions", help="Folder for the regression case, relative to the repository (default: the `regressions` setting, tests/regressions)."),
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds per sandbox rerun."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its saved state."),
     fresh: bool = typer.Option(False, "--fresh", help="Discard an interrupted run's state and start over."),
@@ -136,10 +171,13 @@ def heal(
 ) -> None:
     """The whole loop: analyze → triage → diagnose → approve → apply → lock → check.
 
-    Exit codes: 0 nothing to heal, or healed (fix applied, case locked and passing); 1 a flagged finding
-    was left unhealed (not caused by the change, roll back advised, no verified fix, not approved,
-    --no-input); 2 usage errors.
+    Exit codes: 0 nothing to heal, or healed and proven (the new case fails before the fix and passes
+    with it); 1 a flagged finding was left unhealed (not caused by the change, roll back advised, no
+    verified fix, not approved, --no-input, a case that proves nothing); 2 usage errors; 3 a model or the
+    infrastructure failed and the run could not finish.
     """
+    from tracemend import settings
+    from tracemend.errors import CouldNotFinish
     from tracemend.heal import Healer, HealError, HealOptions, exit_code, summary
 
     if yes and no_input:
@@ -159,7 +197,7 @@ def heal(
         yes=yes,
         no_input=no_input,
         branch=branch,
-        regress_dir=regress_dir.strip("/"),
+        regress_dir=(regress_dir or str(settings.get("regressions", root=repo.resolve()))).strip("/"),
         timeout=timeout,
         tty=sys.stdin.isatty() and sys.stdout.isatty(),
         source=source_spec(source, db),
@@ -171,9 +209,19 @@ def heal(
     healer = Healer(options, RichReporter(), TerminalUI(console))
     try:
         state = healer.begin(resume=resume, fresh=fresh)
+        if healer.discarded is not None:
+            err_console.print(
+                "[yellow]note:[/] an interrupted run (stopped after "
+                f"{healer.discarded.completed[-1] if healer.discarded.completed else 'the start'}) was set "
+                "aside: --no-input starts afresh (continue it with --resume instead)",
+                soft_wrap=True,
+            )
         state = healer.run(state)
+    except CouldNotFinish as exc:
+        err_console.print(Text.assemble(("error:", "red"), f" {exc}"), soft_wrap=True)
+        raise typer.Exit(3) from None
     except HealError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(Text.assemble(("error:", "red"), f" {exc}"), soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err_console.print("\n[yellow]interrupted:[/] the state is saved; continue with tracemend heal --resume")

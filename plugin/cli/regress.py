@@ -27,7 +27,7 @@ def lock(
     ),
     name: str | None = typer.Option(None, "--name", "-n", help="Case name (default: trace name and id)."),
     directory: Path | None = typer.Option(
-        None, "--dir", help="Where to write the case (default tests/regressions)."
+        None, "--dir", help="Where to write the case (default: the `regressions` setting, tests/regressions)."
     ),
     signature: str | None = typer.Option(
         None, "--signature", help="Signature id of the failure this case guards."
@@ -35,8 +35,8 @@ def lock(
     db: Path | None = DB_OPTION,
 ) -> None:
     """Write a regression case (YAML) that reruns a stored trace's call and judges its output."""
-    from tracemend.assertions.case import DEFAULT_DIR
     from tracemend.assertions.checks import parse_check
+    from tracemend.assertions.lock import fixed_in, regressions_dir
     from tracemend.assertions.lock import lock as lock_case
     from tracemend.project import project_root, read_code_version
 
@@ -62,23 +62,34 @@ def lock(
         err_console.print(f"[red]error:[/] no trace {trace_id!r} in the store")
         raise typer.Exit(1)
     version = read_code_version()
-    target = directory if directory is not None else project_root() / DEFAULT_DIR
+    configured = regressions_dir(project_root()).resolve()
+    target = directory if directory is not None else configured
     case, path = lock_case(
         trace,
         target,
         assertions=list(assertions),
         checks=parsed,
         name=name,
-        fixed_in_commit=version.commit,
+        fixed_in_commit=fixed_in(trace, version),
         signature_id=signature,
     )
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
     console.print(
         f"wrote [bold]{shown}[/] ({len(case.assertions)} assertion(s), {len(case.checks)} check(s))"
     )
-    if version.dirty:
-        console.print("[yellow]note:[/] the working tree has uncommitted changes; fixed_in_commit is HEAD")
-    console.print(f"run it: [bold]pytest {shown}[/]  or  [bold]tracemend test[/]")
+    if case.provenance.fixed_in_commit is None:
+        console.print(
+            "[dim]fixed_in_commit left empty: the trace "
+            + ("failed, so the case fails until a fix lands" if trace.status != "ok" else "is not from HEAD")
+            + "[/]"
+        )
+    if path.parent.resolve() == configured:
+        console.print(f"run it: [bold]pytest {shown}[/]  or  [bold]tracemend test[/]")
+    else:  # a folder pytest does not collect by default: name it
+        folder = shown.parent
+        console.print(
+            f"run it: [bold]pytest {shown} --regressions {folder}[/]  or  [bold]tracemend test --dir {folder}[/]"
+        )
 
 
 def test(
@@ -87,14 +98,17 @@ def test(
     no_cache: bool = typer.Option(False, "--judge-no-cache", help="Ignore the verdict cache."),
     judge_model: str | None = typer.Option(None, "--judge-model", help="Judge model id."),
     directory: Path | None = typer.Option(
-        None, "--dir", help="Regression folder (default tests/regressions)."
+        None, "--dir", help="Regression folder (default: the `regressions` setting, tests/regressions)."
     ),
 ) -> None:
-    """Run the regression suite: a thin wrapper over pytest (extra arguments go to pytest)."""
-    from tracemend.assertions.case import DEFAULT_DIR
+    """Run the regression suite: a thin wrapper over pytest (extra arguments go to pytest).
+
+    Exit codes: 0 every case passed; 1 a case failed; 2 usage errors; 3 the suite could not finish (the
+    judge's model failed, or pytest itself stopped)."""
+    from tracemend.assertions.lock import regressions_dir
     from tracemend.project import project_root
 
-    folder = directory if directory is not None else project_root() / DEFAULT_DIR
+    folder = directory if directory is not None else regressions_dir(project_root())
     if not folder.is_dir():
         err_console.print(f"[red]error:[/] no regression folder {folder} (write cases with `tracemend lock`)")
         raise typer.Exit(2)
@@ -106,7 +120,14 @@ def test(
     if judge_model:
         args += ["--judge-model", judge_model]
     args += list(ctx.args)
-    raise typer.Exit(subprocess.call(args))
+    raise typer.Exit(exit_code_of_pytest(subprocess.call(args)))
+
+
+def exit_code_of_pytest(code: int) -> int:
+    """pytest's exit code in tracemend's terms: 1 a failing case; 2 usage (pytest's 4, bad arguments);
+    3 could not finish (pytest's 2 interrupted, 3 internal error, and the plugin's 3 when the judge could
+    not answer); 5 (nothing collected) stays 5."""
+    return {0: 0, 1: 1, 2: 3, 3: 3, 4: 2}.get(code, code)
 
 
 def register(app: typer.Typer) -> None:

@@ -39,6 +39,9 @@ class DiagnoseRequest:
     build_log: str | None = None
     rev: str = "HEAD"
     rerun_timeout: float = 30.0
+    # The revision before the suspect change: failing inputs also rerun there, so that failures that
+    # predate the change are set apart from the regression (three-way verification).
+    prior_rev: str | None = None
 
 
 SYSTEM_PROMPT = """You are a careful software engineer diagnosing a failure of an LLM agent in production.
@@ -149,11 +152,13 @@ class Agent:
         budget: Budget | None = None,
         tools: RepoTools | None = None,
         verify: bool = True,
+        raise_model_errors: bool = False,
     ) -> None:
         self.req = req
         self.model = model
         self.budget = budget or Budget()
         self.verify = verify
+        self.raise_model_errors = raise_model_errors
         self.tools = tools or RepoTools(
             root=req.repo,
             traces={t.trace_id: t for t in [*req.failing, *req.passing]},
@@ -193,6 +198,8 @@ class Agent:
             except llm.ModelError as exc:
                 res.stop = "model_error"
                 self._note(f"stopped: the model call failed: {exc}")
+                if self.raise_model_errors:
+                    raise
                 return res
             res.steps += 1
             res.model_calls += 1
@@ -279,7 +286,13 @@ class Agent:
             req = self.req
             try:
                 verification = verify_proposal(
-                    req.repo, proposal.diff, req.failing, req.passing, rev=req.rev, timeout=req.rerun_timeout
+                    req.repo,
+                    proposal.diff,
+                    req.failing,
+                    req.passing,
+                    rev=req.rev,
+                    timeout=req.rerun_timeout,
+                    prior_rev=req.prior_rev,
                 )
             except (SandboxError, ChangeRejected) as exc:
                 # The edit applied in our own sandbox; a failure to rerun is reported, not fatal.
@@ -309,25 +322,44 @@ def verify_proposal(
     *,
     rev: str = "HEAD",
     timeout: float = 30.0,
+    prior_rev: str | None = None,
 ) -> Verification | None:
-    """Rerun the failing inputs (and the passing sample) with ``diff`` applied in a sandbox worktree."""
+    """Rerun the failing inputs (and the passing sample) with ``diff`` applied in a sandbox worktree, at the
+    revision it applies to, and at ``prior_rev`` (before the suspect change) when known."""
     from tracemend.sandbox import verify_change
 
     if not failing:
         return None  # a build failure: applying and compiling is the check
-    return verify_change(repo, diff, failing, passing, rev=rev, timeout=timeout)
+    return verify_change(repo, diff, failing, passing, rev=rev, timeout=timeout, prior_rev=prior_rev)
 
 
 async def adiagnose(
-    req: DiagnoseRequest, *, model: str | None = None, budget: Budget | None = None, verify: bool = True
+    req: DiagnoseRequest,
+    *,
+    model: str | None = None,
+    budget: Budget | None = None,
+    verify: bool = True,
+    raise_model_errors: bool = False,
 ) -> Diagnosis:
     if not req.failing and req.build_log is None:
         raise DiagnoseError("nothing to diagnose: give failing traces or a build log")
-    return await Agent(req, model=model, budget=budget, verify=verify).run()
+    agent = Agent(req, model=model, budget=budget, verify=verify, raise_model_errors=raise_model_errors)
+    return await agent.run()
 
 
 def diagnose(
-    req: DiagnoseRequest, *, model: str | None = None, budget: Budget | None = None, verify: bool = True
+    req: DiagnoseRequest,
+    *,
+    model: str | None = None,
+    budget: Budget | None = None,
+    verify: bool = True,
+    raise_model_errors: bool = False,
 ) -> Diagnosis:
-    """Run the diagnosing agent to a verified proposal (or a reason why there is none)."""
-    return asyncio.run(adiagnose(req, model=model, budget=budget, verify=verify))
+    """Run the diagnosing agent to a verified proposal (or a reason why there is none).
+
+    A model call that fails for good ends the diagnosis with ``stop="model_error"``, or, with
+    ``raise_model_errors``, raises the :class:`~tracemend.errors.ModelError` (the command could not finish).
+    """
+    return asyncio.run(
+        adiagnose(req, model=model, budget=budget, verify=verify, raise_model_errors=raise_model_errors)
+    )

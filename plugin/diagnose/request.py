@@ -38,19 +38,23 @@ def request_for_finding(
     from tracemend import vcs
     from tracemend.sandbox import sample_passing
     from tracemend.store import where
-    from tracemend.triage import deploy_diff, load_examples
+    from tracemend.triage import TriageError, load_examples, suspect_change
 
     failing = load_examples(store, finding)
     if not failing:
         raise DiagnoseError(f"none of the finding's example traces is in {where(store)}")
+    prior: str | None = None
     if verdict is not None:
         diff = verdict.suspect_diff
+        prior = verdict.base_revision
     else:
         try:
-            diff = deploy_diff(vcs.open_repo(repo), store, finding, failing)
-        except vcs.VcsError:
+            change = suspect_change(vcs.open_repo(repo), store, finding, failing)
+            diff, prior = change.diff, change.base
+        except (vcs.VcsError, TriageError):
             diff = ""
     return DiagnoseRequest(
+        prior_rev=prior,
         repo=repo,
         failing=failing,
         passing=sample_passing(store, failing, per_entry_point=passing) if passing > 0 else [],

@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tracemend.errors import HealError
-from tracemend.heal.state import STAGES, HealState, load_state, save_state, state_path
-from tracemend.records import Signature
+from tracemend.errors import CouldNotFinish, HealError, ModelError
+from tracemend.heal.outcome import could_not_finish
+from tracemend.heal.state import STAGES, HealState, load_state, run_dir, save_state, state_path
+from tracemend.records import Signature, Trace
 
 if TYPE_CHECKING:
     from tracemend.approval import ApprovalUI
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 class Reporter(Protocol):
     def start(self, stage: str, what: str) -> None: ...
-    def done(self, stage: str, summary: str) -> None: ...
+    # ``ok`` False: the stage ended the run without healing (not approved, not proven...).
+    def done(self, stage: str, summary: str, ok: bool = True) -> None: ...
     def skip(self, stage: str, why: str) -> None: ...
     def show(self, stage: str, state: HealState, extra: Any = None) -> None: ...
 
@@ -56,6 +58,15 @@ class HealOptions:
         return self.source or str(self.db)
 
 
+def locked_trace(state: HealState) -> Trace:
+    """The call to lock: a failing input the sandbox saw the fix fix — never a pre-existing failure, which
+    fails with the fix too and so could not prove it."""
+    assert state.diagnosis is not None
+    comparison = state.proposal.comparison if state.proposal else None
+    fixed = {i.source_trace_id for i in comparison.items if i.change == "fixed"} if comparison else set()
+    return next((t for t in state.diagnosis.failing if t.trace_id in fixed), state.diagnosis.failing[0])
+
+
 def describe(signature: Signature) -> str:
     """``KeyError @ support_agent.tools:refund_policy: <*>``: type, where, and the message template."""
     kinds = " ← ".join(t.rsplit(".", 1)[-1] for t in signature.exception_types[:3]) or signature.kind
@@ -73,6 +84,8 @@ class Healer:
         self._store: TraceSource | None = None
         # What the source's traces lacked (printed by the CLI after the run).
         self.notes: list[str] = []
+        # A saved interrupted run that --no-input set aside to start fresh (the CLI says so).
+        self.discarded: HealState | None = None
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -105,7 +118,17 @@ class Healer:
         root = vcs.repo_root(repo)
         self.opt.repo = root
         head = vcs.resolve(repo, "HEAD")
-        previous = None if fresh else load_state(root)
+        if self.opt.no_input and not resume:
+            # CI: a run that stopped (a model outage, a killed job), or a state this version cannot read,
+            # never blocks the next one; a saved run is resumed only when asked.
+            try:
+                previous = None if fresh else load_state(root)
+            except HealError:
+                previous = None
+            if previous is not None and not previous.finished:
+                self.discarded, previous = previous, None
+        else:
+            previous = None if fresh else load_state(root)
         if previous is not None and not previous.finished:
             if not resume:
                 raise HealError(
@@ -121,21 +144,28 @@ class Healer:
             return previous
         if resume:
             raise HealError("there is no interrupted heal run to resume")
+        import shutil
+
+        shutil.rmtree(run_dir(root), ignore_errors=True)  # the previous run's log and case-run stores
         return HealState(repo=str(root), db=self.opt.reads_from, head=head, started_at=datetime.now(UTC))
 
     def run(self, state: HealState) -> HealState:
         from tracemend import llm
 
-        # Totals of a resumed run continue from what the saved run had spent.
-        calls, tokens, cost = state.model_calls, state.tokens, state.cost
-        with llm.track_usage() as usage:
+        # Every model call of the run — this process, its reruns and its pytest runs, every attempt —
+        # is logged in the run's folder: the totals are what the server saw, across resumed runs too.
+        log = run_dir(Path(state.repo)) / "usage.jsonl"
 
-            def account() -> None:
-                state.model_calls = calls + usage.calls
-                state.tokens = tokens + usage.prompt_tokens + usage.completion_tokens
-                state.cost = cost + usage.cost
-                state.scripted = state.scripted or usage.scripted_calls > 0
+        def account() -> None:
+            usage = llm.read_usage_log(log)
+            state.model_calls = usage.attempts
+            state.failed_calls = usage.failed_calls
+            state.tokens = usage.prompt_tokens + usage.completion_tokens
+            state.cost = usage.cost
+            state.calls_by_purpose = dict(usage.by_purpose)
+            state.scripted = state.scripted or usage.scripted_calls > 0
 
+        with llm.usage_log(log):
             try:
                 for stage in STAGES:
                     if state.finished:
@@ -143,7 +173,10 @@ class Healer:
                     if stage in state.completed:
                         self.report.skip(stage, "done in the saved run")
                         continue
-                    getattr(self, f"_{stage}")(state)
+                    try:
+                        getattr(self, f"_{stage}")(state)
+                    except ModelError as exc:
+                        raise CouldNotFinish(could_not_finish(stage, exc, self.opt.no_input)) from None
                     state.completed.append(stage)
                     account()
                     save_state(state)
@@ -152,6 +185,13 @@ class Healer:
                 save_state(state)
                 self.close()
         return state
+
+    def _check_models(self) -> None:
+        """Before the first model call: every model the run will use may be called and has its key."""
+        from tracemend import llm
+
+        for role in ("triage", "diagnose", "judge"):
+            llm.check_model(self.opt.model, role=role)
 
     # --- stages ------------------------------------------------------------------------------------
 
@@ -195,6 +235,7 @@ class Healer:
 
         assert state.finding is not None
         self.report.start("triage", "classifying the suspect change and asking for a causal verdict")
+        self._check_models()
         try:
             result = triage.triage(
                 state.finding, self.store(), vcs.open_repo(self.opt.repo), model=self.opt.model
@@ -236,7 +277,7 @@ class Healer:
             # Traces recorded without our decorator (OpenInference, GenAI) say what failed but not which
             # function to call again: the diagnosis works from the trace alone, unverified.
             rerunnable = any(t.entry_point for t in request.failing)
-            result = diagnose(request, model=self.opt.model, verify=rerunnable)
+            result = diagnose(request, model=self.opt.model, verify=rerunnable, raise_model_errors=True)
         except DiagnoseError as exc:
             raise HealError(str(exc)) from None
         state.diagnosis = result
@@ -252,13 +293,17 @@ class Healer:
             state.finish("cannot_rerun", f"{NO_ENTRY_POINT}; {proposed} (shown above), nothing was changed")
             return
         if result.proposal is None:
-            self.report.done("diagnose", f"no fix proposed ({result.stop.replace('_', ' ')})")
+            self.report.done("diagnose", f"no fix proposed ({result.stop.replace('_', ' ')})", ok=False)
             state.finish("no_fix", f"the diagnosing agent stopped: {result.stop.replace('_', ' ')}")
             return
         state.proposal = result.proposal
-        verdict = result.proposal.comparison.verdict if result.proposal.comparison else "not rerun"
+        comparison = result.proposal.comparison
+        verdict = comparison.verdict if comparison else "not rerun"
+        apart = f", {len(comparison.pre_existing)} pre-existing failure(s) set apart" if comparison else ""
         self.report.done(
-            "diagnose", f"proposed an edit to {', '.join(result.proposal.touched_files)}; sandbox: {verdict}"
+            "diagnose",
+            f"proposed an edit to {', '.join(result.proposal.touched_files)}; sandbox: {verdict}{apart}",
+            ok=verdict == "fixed",
         )
 
     def _approve(self, state: HealState) -> None:
@@ -279,17 +324,22 @@ class Healer:
             self.report.show("approve", state)
         state.decision = decision
         if decision != "approve":
+            verdict = state.proposal.comparison.verdict if state.proposal.comparison else "not rerun"
             why = {
-                "refuse": "--no-input" if self.opt.no_input else "--yes applies only a sandbox-verified fix",
+                "refuse": "--no-input"
+                if self.opt.no_input
+                else f"--yes applies only a sandbox-verified fix (sandbox verdict: {verdict})",
                 "no_tty": "no terminal to ask on (use --yes or --no-input)",
                 "reject": "rejected",
                 "quit": "quit",
             }.get(decision, decision)
-            self.report.done("approve", f"not approved: {why}")
+            self.report.done("approve", f"not approved: {why}", ok=False)
             state.finish("not_approved", f"nothing was changed ({why})")
             return
-        who = "approved with --yes (sandbox verdict: fixed)" if self.opt.yes else "approved"
-        self.report.done("approve", who)
+        state.approved_by = (
+            "approved with --yes (sandbox verdict: fixed)" if self.opt.yes else "approved by a person"
+        )
+        self.report.done("approve", state.approved_by)
 
     def _apply(self, state: HealState) -> None:
         from tracemend import vcs
@@ -326,7 +376,7 @@ class Healer:
         self.report.start("lock", "writing the regression case")
         if not state.diagnosis.failing:
             raise HealError("the diagnosis worked from no failing trace: there is no call to lock")
-        case = case_from_trace(state.diagnosis.failing[0], finding=state.finding, proposal=state.proposal)
+        case = case_from_trace(locked_trace(state), finding=state.finding, proposal=state.proposal)
         state.case = case
         rel = f"{self.opt.regress_dir}/{case_filename(case)}"
         state.case_path = rel
@@ -351,10 +401,10 @@ class Healer:
                 self.opt.branch,
                 new_files={rel: case_text},
                 trailer=f"Regression case: {rel}\n",
+                approval=state.approved_by or "approved by a person",
             )
         except vcs.VcsError as exc:
             raise HealError(f"could not commit to {self.opt.branch}: {exc}") from None
-        state.case.provenance.fixed_in_commit = sha
         state.applied = {
             **(state.applied or {}),
             "commit": sha,
@@ -381,47 +431,28 @@ class Healer:
             after=self.opt.branch,
             env=self.opt.extra_env,
             model=self.opt.model,
+            run_dir=run_dir(self.opt.repo),
         )
         self.report.show("check", state)
-        if not state.check_after.passed:
-            self.report.done("check", "the new case fails with the fix applied")
-            state.finish("check_failed", "the locked case does not pass with the fix; see its output")
+        before, after = state.check_before, state.check_after
+        where = f"on {self.opt.branch}" if self.opt.branch else "in your working tree"
+        if not after.passed:
+            self.report.done("check", f"the new case fails with the fix ({where})", ok=False)
+            state.finish("check_failed", f"the locked case does not pass with the fix {where}; see its output")
             return
-        caught = (
-            "fails before the fix, " if not state.check_before.passed else "passes even before the fix (!), "
+        if before.passed:
+            self.report.done("check", "the new case passes even before the fix: it proves nothing", ok=False)
+            state.finish(
+                "unproven",
+                f"the fix is applied and {state.case_path} passes with it, but the case also passes without "
+                "the fix, so it does not prove the fix: make its assertions or checks catch the failure",
+            )
+            return
+        if self.opt.branch and state.case is not None and state.applied:
+            state.case.provenance.fixed_in_commit = state.applied.get("commit")
+        self.report.done("check", f"the case fails before the fix and passes with it ({where})")
+        state.finish(
+            "healed",
+            "fixed and proven: the sandbox reran the failing inputs before the change, at head and with "
+            "the fix; the locked case fails before the fix and passes with it",
         )
-        self.report.done("check", f"the case {caught}passes with it")
-        state.finish("healed", "fixed, verified in the sandbox, applied, and locked as a regression case")
-
-
-def exit_code(state: HealState) -> int:
-    return 0 if state.outcome in ("clean", "healed", "ignored") else 1
-
-
-def summary(state: HealState) -> dict[str, Any]:
-    """The final summary as data (``--json``)."""
-    return {
-        "outcome": state.outcome,
-        "message": state.message,
-        "deploy_revision": state.deploy_revision,
-        "flagged": state.flagged,
-        "finding": state.finding.model_dump(mode="json") if state.finding else None,
-        "triage": state.triage.model_dump(mode="json") if state.triage else None,
-        "proposal": state.proposal.model_dump(mode="json", exclude={"comparison"})
-        if state.proposal
-        else None,
-        "sandbox_verdict": state.proposal.comparison.verdict
-        if state.proposal and state.proposal.comparison
-        else None,
-        "decision": state.decision,
-        "applied": state.applied,
-        "case_path": state.case_path,
-        "check_before": state.check_before.model_dump() if state.check_before else None,
-        "check_after": state.check_after.model_dump() if state.check_after else None,
-        "model_calls": state.model_calls,
-        "tokens": state.tokens,
-        "cost": state.cost,
-        "scripted": state.scripted,
-        "exit_code": exit_code(state),
-        "state_file": str(state_path(Path(state.repo))),
-    }

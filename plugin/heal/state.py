@@ -1,4 +1,5 @@
-"""The state of one heal run, saved after every stage in ``<repo>/.tracemend/heal/state.json``.
+"""The state of one heal run, saved after every stage in ``<repo>/.tracemend/heal/state.json`` (the run's
+other files — its model-call log, the stores its case runs record into — are in ``.tracemend/heal/run/``).
 
 It holds the records the stages produced (Finding, TriageVerdict, Diagnosis, the approved Proposal,
 RegressionCase, the case's checks), so a resumed run (``--resume``) continues from them without redoing
@@ -17,10 +18,20 @@ from tracemend.errors import HealError
 from tracemend.records import CaseCheck, Diagnosis, Finding, Proposal, RegressionCase, TriageVerdict
 
 STAGES = ("analyze", "triage", "diagnose", "approve", "apply", "lock", "check")
-# 2: the Diagnosis (with the traces it worked from) is saved.
-STATE_VERSION = 2
+# 2: the Diagnosis (with the traces it worked from) is saved. 3: three-way verification, the approval,
+# model calls by purpose.
+STATE_VERSION = 3
+# "unproven": the fix is applied and the case passes with it, but the case passes without it too.
 HealOutcome = Literal[
-    "clean", "healed", "not_caused", "roll_back", "ignored", "no_fix", "not_approved", "check_failed",
+    "clean",
+    "healed",
+    "not_caused",
+    "roll_back",
+    "ignored",
+    "no_fix",
+    "not_approved",
+    "check_failed",
+    "unproven",
     "cannot_rerun",
 ]
 
@@ -41,12 +52,17 @@ class HealState(BaseModel):
     # The proposal as approved: the diagnosis's, or as the person edited it.
     proposal: Proposal | None = None
     decision: str | None = None
+    # Who approved: "approved by a person" or "approved with --yes (sandbox verdict: fixed)".
+    approved_by: str | None = None
     applied: dict[str, Any] | None = None
     case: RegressionCase | None = None
     case_path: str | None = None
     check_before: CaseCheck | None = None
     check_after: CaseCheck | None = None
+    # Every request sent to a model by the run and the processes it started (retries included).
     model_calls: int = 0
+    failed_calls: int = 0
+    calls_by_purpose: dict[str, int] = Field(default_factory=dict)
     tokens: int = 0
     cost: float = 0.0
     scripted: bool = False
@@ -64,6 +80,12 @@ class HealState(BaseModel):
 
 def state_path(repo: Path) -> Path:
     return repo / ".tracemend" / "heal" / "state.json"
+
+
+def run_dir(repo: Path) -> Path:
+    """The current run's folder: its model-call log and the stores of its case runs (never the
+    production store)."""
+    return repo / ".tracemend" / "heal" / "run"
 
 
 def load_state(repo: Path) -> HealState | None:

@@ -11,8 +11,8 @@
 Each async function has a sync twin (``complete`` / ``acomplete``, ``structured`` / ``astructured``).
 """
 
-from tracemend.errors import ModelError, ModelRequestsForbidden, StructuredOutputError
-from tracemend.llm.completion import acomplete, complete
+from tracemend.errors import ModelAuthError, ModelError, ModelRequestsForbidden, StructuredOutputError
+from tracemend.llm.completion import acomplete, check_model, complete
 from tracemend.llm.policy import (
     RequestPolicy,
     allow_model_requests,
@@ -36,12 +36,13 @@ from tracemend.llm.scripted import (
 from tracemend.llm.settings import DEFAULT_MODEL, ROLES, ModelSettings, load_settings, resolve_model
 from tracemend.llm.structured_output import astructured, extract_json, structured
 from tracemend.llm.sync import run_sync, sync_twin
-from tracemend.llm.usage import UsageTotals, track_usage, usage_totals
+from tracemend.llm.usage import UsageTotals, read_usage_log, track_usage, usage_log, usage_totals
 
 __all__ = [
     "DEFAULT_MODEL",
     "ROLES",
     "SCRIPTED_PREFIX",
+    "ModelAuthError",
     "ModelError",
     "ModelRequestsForbidden",
     "ModelResponse",
@@ -54,6 +55,7 @@ __all__ = [
     "allow_model_requests",
     "astructured",
     "check_allowed",
+    "check_model",
     "complete",
     "extract_json",
     "forbid_model_requests",
@@ -63,6 +65,7 @@ __all__ = [
     "load_settings",
     "override_request_policy",
     "policy_from_env",
+    "read_usage_log",
     "record_answer",
     "request_key",
     "request_policy",
@@ -73,5 +76,6 @@ __all__ = [
     "structured",
     "sync_twin",
     "track_usage",
+    "usage_log",
     "usage_totals",
 ]

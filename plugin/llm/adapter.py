@@ -11,12 +11,13 @@ import asyncio
 import logging
 import os
 import random
+import re
 import threading
 import weakref
 from typing import Any
 
 from tracemend import records
-from tracemend.errors import ModelError
+from tracemend.errors import ModelAuthError, ModelError
 from tracemend.llm.response import ModelResponse, ToolCall, tool_arguments
 from tracemend.llm.settings import ModelSettings
 from tracemend.llm.usage import account
@@ -67,7 +68,69 @@ class _Malformed(ModelError):
     """The server answered, but not with a usable chat completion (retried like a transient error)."""
 
 
+def _is_auth_error(exc: BaseException) -> bool:
+    """Refused credentials (401/403), or none at all: retrying cannot help."""
+    if isinstance(exc, ModelAuthError):
+        return True
+    if getattr(exc, "status_code", None) in (401, 403):
+        return True
+    litellm = _litellm
+    if litellm is not None:
+        kinds = tuple(
+            getattr(litellm, name)
+            for name in ("AuthenticationError", "PermissionDeniedError")
+            if hasattr(litellm, name)
+        )
+        if kinds and isinstance(exc, kinds):
+            return True
+    # The openai client refuses to send without a key and litellm reports that as a server error (500).
+    return "missing credentials" in str(exc).lower()
+
+
+def _key_variables(model: str, settings: ModelSettings) -> list[str]:
+    """The variables that hold the key for ``model``: TRACEMEND_API_KEY, and the provider's own."""
+    if settings.api_base:
+        return ["TRACEMEND_API_KEY"]
+    names: list[str] = []
+    try:
+        names = list(_import_litellm().validate_environment(model).get("missing_keys") or [])
+    except Exception:  # an unknown provider: only our own variable can be named
+        names = []
+    return [*names, "TRACEMEND_API_KEY"]
+
+
+def _auth_hint(model: str, settings: ModelSettings) -> str:
+    names = _key_variables(model, settings)
+    where = f" for {settings.api_base}" if settings.api_base else ""
+    return f"set {' or '.join(names)} to a valid key{where}"
+
+
+_credentials_ok: set[tuple[str, str | None, str | None]] = set()
+
+
+def check_credentials(model: str, settings: ModelSettings) -> None:
+    """Fail at once, before any request, when the provider's API key is not set (``ModelAuthError`` naming
+    the variable). A server given by ``api_base`` may need no key, so it is not checked here."""
+    key = (model, settings.api_base, settings.api_key)
+    if settings.api_base or settings.api_key or key in _credentials_ok:
+        return
+    try:
+        report = _import_litellm().validate_environment(model)
+    except Exception:  # litellm cannot tell for this provider: the first request will
+        return
+    missing = [name for name in report.get("missing_keys") or [] if not os.environ.get(name)]
+    if missing and not report.get("keys_in_environment"):
+        raise ModelAuthError(
+            f"{model}: no API key ({', '.join(missing)} is not set)",
+            hint=f"set {missing[0]} (or TRACEMEND_API_KEY), or point TRACEMEND_API_BASE at an "
+            "OpenAI-compatible server",
+        )
+    _credentials_ok.add(key)
+
+
 def _is_retryable(exc: BaseException) -> bool:
+    if _is_auth_error(exc):
+        return False
     if isinstance(exc, _Malformed | asyncio.TimeoutError | TimeoutError | ConnectionError):
         return True
     litellm = _litellm
@@ -187,6 +250,7 @@ async def litellm_complete(
         request["response_format"] = {"type": "json_object"}
     if temperature is not None:
         request["temperature"] = temperature
+    check_credentials(model, settings)
     retries = 0
     last: BaseException | None = None
     async with _semaphore(settings.concurrency):
@@ -208,12 +272,26 @@ async def litellm_complete(
     account(None, purpose, retries=retries, failed=True)
     assert last is not None
     kind = "timed out" if isinstance(last, asyncio.TimeoutError | TimeoutError) else type(last).__name__
+    status = getattr(last, "status_code", None)
+    if isinstance(status, int) and str(status) not in kind:
+        kind += f" (HTTP {status})"
     tried = f" after {retries + 1} attempts" if retries else ""
-    raise ModelError(
-        f"{model}{' (' + purpose + ')' if purpose else ''}: {kind}{tried}: {_short(last)}"
-    ) from last
+    text = f"{model}{' (' + purpose + ')' if purpose else ''}: {kind}{tried}: {_short(last)}"
+    if _is_auth_error(last):
+        raise ModelAuthError(text, hint=_auth_hint(model, settings)) from last
+    error = ModelError(text)
+    if isinstance(last, _Malformed):
+        error.hint = "the server's answer was not a usable chat completion; check the server, or use another model (--model)"
+    elif isinstance(status, int) and status >= 500 or isinstance(last, asyncio.TimeoutError | TimeoutError):
+        error.hint = "the model server failed; try again later, or use another model (--model)"
+    raise error from last
+
+
+_WRAPPERS = re.compile(r"^(?:(?:litellm\.)?[A-Za-z]+(?:Error|Exception)(?::| -)\s*)+")
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+    """The first line of the error without the class names litellm and the client wrap it in."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    return (_WRAPPERS.sub("", text) or text or type(exc).__name__)[:300]

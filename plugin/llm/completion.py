@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from tracemend.errors import ModelError
-from tracemend.llm.adapter import litellm_complete
+from tracemend.llm.adapter import check_credentials, litellm_complete
 from tracemend.llm.policy import check_allowed
 from tracemend.llm.response import ModelResponse
 from tracemend.llm.scripted import is_scripted, record_answer, scripted_answer
@@ -57,3 +57,16 @@ async def acomplete(
 
 
 complete = sync_twin(acomplete)
+
+
+def check_model(model: str | None = None, *, role: str = "default") -> str:
+    """The model ``role`` will use (``model`` if given), checked before its first call: real requests are
+    allowed and the provider's key is set. Raises :class:`ModelAuthError` naming the variable to set, or
+    :class:`ModelRequestsForbidden`; returns the model id."""
+    model = model or resolve_model(role)
+    if is_scripted(model):
+        return model
+    settings = load_settings()
+    check_allowed(model, settings.api_base)
+    check_credentials(model, settings)
+    return model

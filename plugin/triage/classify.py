@@ -34,6 +34,7 @@ _CI_FILES = {
     ".flake8",
 }
 _TEST_DIRS = {"tests", "test", "testing", "regressions"}
+_TOOL_DIRS = {"scripts", "script", "bin", "tools", "bench", "benchmarks"}
 _DOC_DIRS = {"docs", "doc", "documentation"}
 _DOC_SUFFIXES = {".md", ".rst", ".adoc", ".png", ".jpg", ".jpeg", ".gif", ".svg"}
 _DOC_NAMES = (
@@ -112,9 +113,12 @@ def classify_path(path: str, runtime: RuntimeMap | None = None) -> ChangedFile |
 
     if path.startswith(_CI_DIRS) or name in _CI_FILES:
         return ChangedFile(path=path, file_class="ci", reason="CI / tooling configuration")
+    # ``*_test.py`` is a test by pytest's default pattern, but not among scripts and tools
+    # (``scripts/load_test.py`` drives load; it tests nothing).
+    in_tools = any(x in _TOOL_DIRS for x in parts[:-1])
     if (
         any(x in _TEST_DIRS for x in parts[:-1])
-        or (suffix == ".py" and (name.startswith("test_") or name.endswith("_test.py")))
+        or (suffix == ".py" and (name.startswith("test_") or (name.endswith("_test.py") and not in_tools)))
         or name == "conftest.py"
     ):
         return ChangedFile(path=path, file_class="test", reason="test code or regression case")

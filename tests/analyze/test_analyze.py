@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tracemend.analyze import AnalyzeError, analyze, find_deploy, list_signatures, planned_looks
+from tracemend.analyze.findings import EXAMPLES
 from tracemend.records import CodeVersion, Trace
 from tracemend.store import Store
 
@@ -51,7 +52,7 @@ def test_regression_is_flagged_with_its_evidence(regressed: Store) -> None:
     assert finding.baseline_count == 0 and finding.window_count >= 3
     assert finding.q_value <= result.alpha and finding.p_value <= finding.q_value
     assert finding.first_revision == NEW
-    assert len(finding.example_trace_ids) == 3
+    assert len(finding.example_trace_ids) == min(EXAMPLES, finding.window_count)
     for trace_id in finding.example_trace_ids:
         trace = regressed.get_trace(trace_id)
         assert trace is not None and trace.error is not None and trace.error.type == "KeyError"

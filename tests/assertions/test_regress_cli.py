@@ -182,3 +182,63 @@ def test_failing_case_fails_the_command(recorded):
     # The recorded config is replayed (14 days here), so the check fails and so does the command.
     assert out.returncode == 1, out.stdout + out.stderr
     assert "missing ['30 days']" in out.stdout
+
+
+def _judge(project) -> dict[str, str]:
+    answers = project / "judge.yaml"
+    verdict = json.dumps({"reasoning": "It says 30 days.", "verdict": "PASS"})
+    answers.write_text(f"answers:\n  - match: {{purpose: judge}}\n    response: {{content: '{verdict}'}}\n")
+    return _env(project) | {"TRACEMEND_JUDGE_MODEL": f"scripted:{answers}"}
+
+
+PYTEST = ("-p", "no:opik", "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+
+
+def test_lock_into_another_folder_prints_a_command_that_runs(recorded):
+    project, trace_id = recorded
+    result = CliRunner().invoke(
+        build_app(), ["lock", trace_id[:10], "--assert", "It states the window", "--dir", "qa/cases", "-n", "w"]
+    )
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if ln.startswith("run it:"))
+    command = line.removeprefix("run it: ").split("  or  ")[0].split()
+    assert command[:2] == ["pytest", "qa/cases/w.yaml"] and "--regressions" in command
+    run = subprocess.run(
+        [sys.executable, "-m", *command, *PYTEST], cwd=project, env=_judge(project), capture_output=True, text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr
+
+
+def test_the_regressions_setting_is_used_by_lock_test_and_the_plugin(recorded):
+    project, trace_id = recorded
+    (project / "pyproject.toml").write_text("[project]\nname = 'proj'\n\n[tool.tracemend]\nregressions = 'checks'\n")
+    result = CliRunner().invoke(build_app(), ["lock", trace_id[:10], "--assert", "It states the window", "-n", "w"])
+    assert result.exit_code == 0, result.output
+    assert (project / "checks" / "w.yaml").is_file() and not (project / "tests").exists()
+    assert "run it: pytest checks/w.yaml  or" in result.output
+    plain = subprocess.run(
+        [sys.executable, "-m", "pytest", *PYTEST], cwd=project, env=_judge(project), capture_output=True, text=True,
+        timeout=300,
+    )
+    assert plain.returncode == 0 and "1 passed" in plain.stdout, plain.stdout + plain.stderr
+    wrapped = subprocess.run(
+        [sys.executable, "-c", "from tracemend.cli import main; main()", "test", "-p", "no:opik"],
+        cwd=project, env=_judge(project), capture_output=True, text=True, timeout=300,
+    )
+    assert wrapped.returncode == 0 and "1 passed" in wrapped.stdout, wrapped.stdout + wrapped.stderr
+
+
+def test_fixed_in_commit_only_for_a_passing_trace_of_the_clean_checkout():
+    from datetime import UTC, datetime
+
+    from tracemend.assertions.lock import fixed_in
+    from tracemend.records import CodeVersion, ErrorInfo, Trace
+
+    head = CodeVersion(commit="a" * 40)
+    ok = Trace(trace_id="t", entry_point="m:f", name="f", start_time=datetime.now(UTC), code_version=head)
+    assert fixed_in(ok, head) == "a" * 40
+    failing = ok.model_copy(update={"status": "error", "error": ErrorInfo(type="KeyError", message="x")})
+    assert fixed_in(failing, head) is None  # the case fails until a fix lands
+    assert fixed_in(ok, CodeVersion(commit="b" * 40)) is None  # recorded elsewhere: not known here
+    assert fixed_in(ok, CodeVersion(commit="a" * 40, dirty=True)) is None

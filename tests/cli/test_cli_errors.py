@@ -24,13 +24,15 @@ def test_every_error_class_is_mapped_on_purpose(cls: type[errors.TracemendError]
     # Its own entry or a base's, never only the last-resort base: a new class must be placed deliberately.
     mapped = next(c for c in cls.__mro__ if c in EXIT_CODES)
     assert mapped is not errors.TracemendError
-    assert EXIT_CODES[mapped] in (1, 2)
+    assert EXIT_CODES[mapped] in (1, 2, 3)
 
 
 def test_codes_and_labels() -> None:
     assert exit_code(errors.StoreError("x")) == 2
     assert exit_code(errors.SelectionError("x")) == 2
-    assert exit_code(errors.StructuredOutputError("x")) == 1  # through ModelError
+    assert exit_code(errors.StructuredOutputError("x")) == 3  # through ModelError: could not finish
+    assert exit_code(errors.ModelAuthError("x", hint="set K")) == 3
+    assert exit_code(errors.CouldNotFinish("x")) == 3
     assert exit_code(errors.CaseFileError("a.yaml", 3, "bad")) == 2
     assert label(errors.ChangeRejected("x")) == "change rejected"
     assert label(errors.SandboxError("x")) == "error"

@@ -284,6 +284,42 @@ def test_patch_no_newline_at_end(tree: Path) -> None:
     assert (tree / "n.txt").read_text() == "x\nz"
 
 
+HUNK = (
+    "@@ -20,3 +20,3 @@\n \n"
+    '-    payload = json.loads(event["body"])\n'
+    '+    payload = json.loads(event.get("body") or "{}")\n'
+    '     return payload["value"]\n'
+)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "diff --git b/app/handler.py a/app/handler.py\n--- b/app/handler.py\n+++ a/app/handler.py\n",  # git diff -R
+        "diff --git app/handler.py app/handler.py\n--- app/handler.py\n+++ app/handler.py\n",  # --no-prefix
+        "--- app/handler.py\t2026-01-01\n+++ app/handler.py\t2026-01-02\n",  # diff -u
+        "--- old/app/handler.py\n+++ new/app/handler.py\n",  # any one-component prefix, as git apply -p1
+    ],
+    ids=["reversed", "no-prefix", "plain", "other-prefix"],
+)
+def test_path_prefixes_are_stripped_as_git_apply_does(tree: Path, header: str) -> None:
+    result = apply_patch(tree, header + HUNK)
+    assert result.ok, result
+    assert result.touched == ["app/handler.py"]
+    assert '    payload = json.loads(event.get("body") or "{}")\n' in read(tree)
+
+
+def test_a_new_file_in_a_no_prefix_diff_keeps_its_folder(tree: Path) -> None:
+    diff = (
+        "diff --git app/handler.py app/handler.py\n--- app/handler.py\n+++ app/handler.py\n" + HUNK
+        + "diff --git app/extra.py app/extra.py\nnew file mode 100644\n--- /dev/null\n+++ app/extra.py\n"
+        "@@ -0,0 +1 @@\n+X = 1\n"
+    )
+    result = apply_patch(tree, diff)
+    assert result.ok, result
+    assert (tree / "app" / "extra.py").read_text() == "X = 1\n"
+
+
 def test_patch_that_does_not_apply_is_a_miss(tree: Path) -> None:
     diff = '--- a/app/handler.py\n+++ b/app/handler.py\n@@ -5,2 +5,2 @@\n-    if event.get("type") == "ping":\n+    if event.get("type") in ("ping", "health"):\n         return "pong"\n'
     result = apply_patch(tree, diff)

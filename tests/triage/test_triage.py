@@ -55,7 +55,9 @@ def test_rules_place_files(path: str, expected: str) -> None:
     assert cf.file_class == expected, (path, cf.reason)
 
 
-@pytest.mark.parametrize("path", ["scripts/seed_data.py", "tools/thing.dat", "assets/logo.bin"])
+@pytest.mark.parametrize(
+    "path", ["scripts/seed_data.py", "tools/thing.dat", "assets/logo.bin", "scripts/load_test.py", "bench/run_test.py"]
+)
 def test_rules_leave_unknown_files_to_the_model(path: str) -> None:
     assert tri.classify_path(path, RMAP) is None
 
