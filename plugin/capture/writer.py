@@ -253,6 +253,8 @@ class Writer:
             "code_version": code.model_dump(),
             "tags": tags,
             "metadata": enc(t_attrs.get("metadata", {})),
+            "session_id": t_attrs.get("session_id"),
+            "user_id": t_attrs.get("user_id"),
         }
         traces.append(
             (

@@ -13,12 +13,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypedDict, Unpack
+from typing import Any, Literal, Unpack
 
 from tracemend.errors import StoreError
 from tracemend.records import Span, Trace
+from tracemend.store.filters import TraceFilter
+from tracemend.store.filters import where as _where
 from tracemend.store.paths import resolve_db_path
-from tracemend.store.rows import TraceRow, WriterStats, from_us, to_us, trace_to_rows
+from tracemend.store.rows import TraceRow, UsageRow, WriterStats, from_us, to_us, trace_to_rows
 from tracemend.store.schema import (
     BUSY_TIMEOUT_MS,
     check_file,
@@ -237,6 +239,48 @@ class Store:
     def span_count(self) -> int:
         return self._one("SELECT count(*) FROM spans")[0]
 
+    # --- tokens and cost (update_current_span's model, usage, cost) ----------------------------------
+
+    def usage_totals(
+        self, by: Literal["model", "entry_point"], **filters: Unpack[TraceFilter]
+    ) -> list[UsageRow]:
+        """Tokens and cost of the matching traces' spans, per model or per entry point, costliest first.
+
+        Per entry point, every matching trace is counted (``traces``), with or without model calls.
+        """
+        where, params = _where(**filters)
+        key = "json_extract(s.body, '$.attributes.model')" if by == "model" else "t.entry_point"
+        calls = {
+            row[0]: row
+            for row in self._all(
+                f"SELECT {key}, count(DISTINCT s.trace_id), count(*), {_USAGE_SUMS} "
+                f"FROM spans s JOIN traces t ON t.trace_id = s.trace_id "
+                f"WHERE s.trace_id IN (SELECT trace_id FROM traces{where}) AND {_USES_A_MODEL} GROUP BY 1",
+                params,
+            )
+        }
+        if by == "entry_point":
+            traces = self._all(f"SELECT entry_point, count(*) FROM traces{where} GROUP BY 1", params)
+        else:
+            traces = [(k, row[1]) for k, row in calls.items()]
+        rows = []
+        for name, n_traces in traces:
+            row = calls.get(name) or (name, 0, 0, None, None, None, None)
+            rows.append(UsageRow(name, n_traces, row[2], *(_int(v) for v in row[3:6]), row[6]))
+        return sorted(rows, key=lambda r: (-(r.cost or 0.0), -r.total_tokens, str(r.key)))
+
+    def usage_by_trace(self, trace_ids: Sequence[str]) -> dict[str, UsageRow]:
+        """Tokens and cost of each given trace's spans (traces without model calls are left out)."""
+        if not trace_ids:
+            return {}
+        marks = ",".join("?" * len(trace_ids))
+        rows = self._all(
+            f"SELECT s.trace_id, 1, count(*), {_USAGE_SUMS} FROM spans s "
+            f"WHERE s.trace_id IN ({marks}) AND {_USES_A_MODEL} GROUP BY 1",
+            list(trace_ids),
+        )
+        return {r[0]: UsageRow(r[0], 1, r[2], *(_int(v) for v in r[3:6]), r[6]) for r in rows}
+
     # --- analyzer reads (tracemend.analyze) --------------------------------------------------------
 
     def count_bins(
@@ -296,42 +340,27 @@ class Store:
         yield from self._stream(sql, params, size=2000)  # type: ignore[misc]
 
 
-class TraceFilter(TypedDict, total=False):
-    """The filters every trace query takes; a trace matches when it matches each one given."""
+# A span counts as a model call when update_current_span gave it a model, a usage or a cost.
+_USES_A_MODEL = (
+    "(json_extract(s.body, '$.attributes.model') IS NOT NULL "
+    "OR json_extract(s.body, '$.attributes.usage') IS NOT NULL "
+    "OR json_extract(s.body, '$.attributes.cost') IS NOT NULL)"
+)
+_PROMPT = (
+    "coalesce(json_extract(s.body, '$.attributes.usage.prompt_tokens'), "
+    "json_extract(s.body, '$.attributes.usage.input_tokens'))"
+)
+_COMPLETION = (
+    "coalesce(json_extract(s.body, '$.attributes.usage.completion_tokens'), "
+    "json_extract(s.body, '$.attributes.usage.output_tokens'))"
+)
+_USAGE_SUMS = (
+    f"sum({_PROMPT}), sum({_COMPLETION}), "
+    f"sum(coalesce(json_extract(s.body, '$.attributes.usage.total_tokens'), "
+    f"coalesce({_PROMPT}, 0) + coalesce({_COMPLETION}, 0))), "
+    "sum(json_extract(s.body, '$.attributes.cost'))"
+)
 
-    since: datetime | None
-    until: datetime | None
-    status: str | Sequence[str] | None
-    entry_point: str | None
-    revision: str | None
 
-
-def _where(
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    status: str | Sequence[str] | None = None,
-    entry_point: str | None = None,
-    revision: str | None = None,
-) -> tuple[str, list[Any]]:
-    """A WHERE clause and its parameters; ``since`` and ``until``, when given, are the first two."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if since is not None:
-        clauses.append("start_us >= ?")
-        params.append(to_us(since))
-    if until is not None:
-        clauses.append("start_us < ?")
-        params.append(to_us(until))
-    if status is not None:
-        statuses = [status] if isinstance(status, str) else list(status)
-        clauses.append(f"status IN ({','.join('?' * len(statuses))})")
-        params.extend(statuses)
-    if entry_point is not None:
-        clauses.append("entry_point = ?")
-        params.append(entry_point)
-    if revision is not None:
-        # A revision may be given abbreviated, as git prints it.
-        clauses.append("code_commit LIKE ?")
-        params.append(revision.replace("%", "") + "%")
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+def _int(value: Any) -> int:
+    return int(value or 0)
