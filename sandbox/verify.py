@@ -7,11 +7,11 @@ removed whatever happens; the user's working tree and index are never touched.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tracemend.records import ApplyResult, Trace, Verification
+from tracemend.records import ApplyResult, RerunResult, Trace, Verification
 from tracemend.sandbox.changes import Edit, apply_change
 from tracemend.sandbox.compare import compare
 from tracemend.sandbox.rerun import recorded_result, rerun_traces
@@ -37,7 +37,7 @@ def verify_change(
     config_overrides: dict[str, Any] | None = None,
     parallel: int = 2,
     pass_env: list[str] | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[RerunResult], None] = False,
 ) -> Verification:
     """Apply ``change`` (a unified diff, SEARCH/REPLACE text, or edits; None/empty for a what-if with
     ``config_overrides`` only) at ``rev`` and rerun ``failing`` and ``passing`` traces before and after.
@@ -90,7 +90,7 @@ def rerun_recorded(
     timeout: float = 30,
     parallel: int = 2,
     pass_env: list[str] | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[RerunResult], None] = False,
 ) -> Verification:
     """Rerun the traces at ``rev`` as they are and compare with what was recorded ("does it still fail?").
 
