@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from tracemend.cli._common import DB_OPTION, console, err_console, open_store_or_exit
 
@@ -67,12 +68,10 @@ def lock(
         signature_id=signature,
     )
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-    console.print(
-        f"wrote [bold]{shown}[/] ({len(case.assertions)} assertion(s), {len(case.checks)} check(s))"
-    )
+    console.line("wrote ", Text(str(shown), style="bold"), f" ({len(case.assertions)} assertion(s), {len(case.checks)} check(s))")
     if version.dirty:
         console.print("[yellow]note:[/] the working tree has uncommitted changes; fixed_in_commit is HEAD")
-    console.print(f"run it: [bold]pytest {shown}[/]  or  [bold]tracemend test[/]")
+    console.line("run it: ", Text(f"pytest {shown}", style="bold"), "  (or: tracemend test)")
 
 
 def test(
@@ -84,7 +83,8 @@ def test(
         None, "--dir", help="Regression folder (default tests/regressions)."
     ),
 ) -> None:
-    """Run the regression suite: a thin wrapper over pytest (extra arguments go to pytest)."""
+    """Run the regression suite: a thin wrapper over pytest (extra arguments go to pytest). In a log
+    (not a terminal) each case gets its own line as it finishes (pytest -v)."""
     from tracemend.assertions.case import DEFAULT_DIR
     from tracemend.project import project_root
 
@@ -99,7 +99,11 @@ def test(
         args.append("--judge-no-cache")
     if judge_model:
         args += ["--judge-model", judge_model]
-    args += list(ctx.args)
+    extra = list(ctx.args)
+    if not console.is_terminal and not any(a.startswith(("-q", "-v", "--quiet", "--verbose")) for a in extra):
+        # In a log, a line per case as it finishes (pytest's dots only end their line with the file).
+        args.append("-v")
+    args += extra
     raise typer.Exit(subprocess.call(args))
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.text import Text
 
 from tracemend.cli import render
 from tracemend.cli._common import (
@@ -18,8 +20,24 @@ from tracemend.cli._common import (
     since_option,
 )
 from tracemend.cli.errors import reports_errors
-from tracemend.errors import SelectionError
+from tracemend.errors import ConfigError, SelectionError
 from tracemend.store import Store
+from tracemend.store.filters import metadata_path
+
+
+def parse_meta(pairs: list[str]) -> dict[str, str]:
+    """``--meta key=value`` options as a dict (a usage error for anything else)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--meta {pair!r}: give key=value")
+        try:
+            metadata_path(key.strip())
+        except ValueError as exc:
+            raise ConfigError(f"--meta {exc}") from None
+        out[key.strip()] = value
+    return out
 
 
 @reports_errors
@@ -31,33 +49,53 @@ def traces(
     revision: str | None = typer.Option(
         None, "--revision", help="Only this code version (commit or prefix)."
     ),
+    session: str | None = typer.Option(
+        None, "--session", help="Only this session (update_current_trace(session_id=...))."
+    ),
+    user: str | None = typer.Option(None, "--user", help="Only this user (update_current_trace(user_id=...))."),
+    tags: list[str] = typer.Option([], "--tag", help="Only traces with this tag (repeatable: all of them)."),
+    meta: list[str] = typer.Option(
+        [], "--meta", help="Only traces whose metadata key holds this value, as key=value (repeatable)."
+    ),
     limit: int = limit_option(20, "At most this many, newest first."),
+    totals: bool = typer.Option(
+        True, "--totals/--no-totals", help="Tokens and cost of all matching traces, by model and entry point."
+    ),
     as_json: bool = json_option("One JSON object per line instead of a table."),
     db: Path | None = DB_OPTION,
 ) -> None:
-    """List recorded traces, newest first."""
+    """List recorded traces, newest first, with the tokens and cost of all that match."""
+    query: dict[str, Any] = {
+        "since": parse_time(since) if since else None,
+        "until": parse_time(until) if until else None,
+        "status": FAILING if failing else None,
+        "entry_point": entry,
+        "revision": revision,
+        "session": session,
+        "user": user,
+        "tags": tags or None,
+        "meta": parse_meta(meta) or None,
+    }
     with Store(db, create=False) as store:
-        found = list(
-            store.iter_traces(
-                since=parse_time(since) if since else None,
-                until=parse_time(until) if until else None,
-                status=FAILING if failing else None,
-                entry_point=entry,
-                revision=revision,
-                limit=limit,
-                newest_first=True,
-            )
-        )
-        empty = not found and not store.count()
-    if as_json:
-        for trace in found:
-            typer.echo(trace.model_dump_json())
-    elif empty:
-        console.print(f"The store at {store.path} holds no traces yet.")
-    elif not found:
-        console.print("No traces match.")
-    else:
-        console.print(render.trace_table(found))
+        found = list(store.iter_traces(**query, limit=limit, newest_first=True))
+        if as_json:
+            for trace in found:
+                typer.echo(trace.model_dump_json())
+            return
+        if not found:
+            empty = not store.count()
+            console.line(f"The store at {store.path} holds no traces yet." if empty else "No traces match.")
+            return
+        usage = store.usage_by_trace([t.trace_id for t in found])
+        matching = store.count(**query)
+        by_model = store.usage_totals("model", **query) if totals else []
+        by_entry = store.usage_totals("entry_point", **query) if totals else []
+    console.print(render.trace_table(found, usage))
+    if matching > len(found):
+        console.print(Text(f"{len(found)} of {matching} matching traces shown (newest first; see --limit).", style="dim"))
+    if totals:
+        what = "the matching trace" if matching == 1 else f"all {matching:,} matching traces"
+        render.print_usage(console, by_model, by_entry, what)
 
 
 @reports_errors
@@ -66,7 +104,9 @@ def show(
     as_json: bool = json_option("The full trace record as JSON."),
     db: Path | None = DB_OPTION,
 ) -> None:
-    """Show one trace: span tree, config, error with frames, timings."""
+    """Show one trace: input, config, output, spans (model, tokens, cost, duration), error.
+
+    The config is printed once, under the input; durations below a millisecond are in µs."""
     with Store(db, create=False) as store:
         trace = store.get_trace(trace_id)
         if trace is None:
@@ -78,33 +118,43 @@ def show(
 
 
 @reports_errors
-def status(db: Path | None = DB_OPTION) -> None:
-    """Store path and size, trace counts, code versions, and records dropped by writers."""
+def status(
+    totals: bool = typer.Option(
+        True, "--totals/--no-totals", help="Tokens and cost by model and entry point (reads every span)."
+    ),
+    db: Path | None = DB_OPTION,
+) -> None:
+    """Store path and size, trace counts, code versions, records dropped by writers, and tokens and cost
+    by model and by entry point."""
     with Store(db, create=False) as store:
         counts = store.status_counts()
         span_total = store.span_count()
         time_range = store.time_range()
         versions = store.code_versions()
         writers = store.writer_stats()
+        by_model = store.usage_totals("model") if totals else []
+        by_entry = store.usage_totals("entry_point") if totals else []
     total = sum(counts.values())
     size = sum(p.stat().st_size for p in store.path.parent.glob(store.path.name + "*") if p.is_file())
-    console.print(f"[bold]store[/]     {store.path}  ({size / 1_048_576:.1f} MiB)")
+    key = lambda word: Text(f"{word:<10}", style="bold")  # noqa: E731
+    console.line(key("store"), f"{store.path}  ({size / 1_048_576:.1f} MiB)")
     parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
-    console.print(f"[bold]traces[/]    {total} ({parts}); {span_total} spans")
+    console.line(key("traces"), f"{total} ({parts}); {span_total} spans")
     if time_range:
-        console.print(f"[bold]recorded[/]  {render.when(time_range[0])} → {render.when(time_range[1])}")
+        console.line(key("recorded"), f"{render.when(time_range[0])} → {render.when(time_range[1])} UTC")
     if versions:
-        console.print(
-            f"[bold]versions[/]  {len(versions)}; newest {versions[-1][0][:10]} ({versions[-1][3]} traces)"
-        )
+        console.line(key("versions"), f"{len(versions)}; newest {versions[-1][0][:10]} ({versions[-1][3]} traces)")
     dropped = sum(w.dropped for w in writers)
-    style = "red" if dropped else "green"
-    console.print(
-        f"[bold]dropped[/]   [{style}]{dropped}[/] records (queue full) across {len(writers)} writer process(es)"
+    console.line(
+        key("dropped"),
+        Text(str(dropped), style="red" if dropped else "green"),
+        f" records (queue full) across {len(writers)} writer process(es)",
     )
     for w in writers:
         if w.dropped:
-            console.print(f"            {w.writer_id}: {w.dropped} dropped, {w.written} written")
+            console.line(f"{'':10}{w.writer_id}: {w.dropped} dropped, {w.written} written")
+    if totals:
+        render.print_usage(console, by_model, by_entry, "the store" if total != 1 else "the one trace")
 
 
 def register(app: typer.Typer) -> None:
