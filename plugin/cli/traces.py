@@ -24,6 +24,14 @@ from tracemend.errors import ConfigError, SelectionError
 from tracemend.store import Store
 from tracemend.store.filters import metadata_path
 
+# Totals parse every span body of the traces they cover (about 20-80 µs a span on a laptop-class core), so
+# by default they are added up only for this many traces; --totals asks for them whatever the number.
+AUTO_TOTALS = 20_000
+_SKIPPED = (
+    "tokens and cost: not added up for {n:,} traces by default (--totals adds them up, reading every span; "
+    "--since or another filter narrows them)"
+)
+
 
 def parse_meta(pairs: list[str]) -> dict[str, str]:
     """``--meta key=value`` options as a dict (a usage error for anything else)."""
@@ -58,8 +66,11 @@ def traces(
         [], "--meta", help="Only traces whose metadata key holds this value, as key=value (repeatable)."
     ),
     limit: int = limit_option(20, "At most this many, newest first."),
-    totals: bool = typer.Option(
-        True, "--totals/--no-totals", help="Tokens and cost of all matching traces, by model and entry point."
+    totals: bool | None = typer.Option(
+        None,
+        "--totals/--no-totals",
+        help=f"Tokens and cost of all matching traces by model and entry point (default: when at most "
+        f"{AUTO_TOTALS:,} match; they read every span).",
     ),
     as_json: bool = json_option("One JSON object per line instead of a table."),
     db: Path | None = DB_OPTION,
@@ -88,14 +99,17 @@ def traces(
             return
         usage = store.usage_by_trace([t.trace_id for t in found])
         matching = store.count(**query)
-        by_model = store.usage_totals("model", **query) if totals else []
-        by_entry = store.usage_totals("entry_point", **query) if totals else []
+        add_up = totals if totals is not None else matching <= AUTO_TOTALS
+        by_model = store.usage_totals("model", **query) if add_up else []
+        by_entry = store.usage_totals("entry_point", **query) if add_up else []
     console.print(render.trace_table(found, usage))
     if matching > len(found):
-        console.print(Text(f"{len(found)} of {matching} matching traces shown (newest first; see --limit).", style="dim"))
-    if totals:
+        console.print(Text(f"{len(found)} of {matching:,} matching traces shown (newest first; see --limit).", style="dim"))
+    if add_up:
         what = "the matching trace" if matching == 1 else f"all {matching:,} matching traces"
         render.print_usage(console, by_model, by_entry, what)
+    elif totals is None:
+        console.print(Text(_SKIPPED.format(n=matching), style="dim"))
 
 
 @reports_errors
@@ -119,8 +133,11 @@ def show(
 
 @reports_errors
 def status(
-    totals: bool = typer.Option(
-        True, "--totals/--no-totals", help="Tokens and cost by model and entry point (reads every span)."
+    totals: bool | None = typer.Option(
+        None,
+        "--totals/--no-totals",
+        help=f"Tokens and cost by model and entry point (default: when the store holds at most "
+        f"{AUTO_TOTALS:,} traces; they read every span).",
     ),
     db: Path | None = DB_OPTION,
 ) -> None:
@@ -132,8 +149,9 @@ def status(
         time_range = store.time_range()
         versions = store.code_versions()
         writers = store.writer_stats()
-        by_model = store.usage_totals("model") if totals else []
-        by_entry = store.usage_totals("entry_point") if totals else []
+        add_up = totals if totals is not None else sum(counts.values()) <= AUTO_TOTALS
+        by_model = store.usage_totals("model") if add_up else []
+        by_entry = store.usage_totals("entry_point") if add_up else []
     total = sum(counts.values())
     size = sum(p.stat().st_size for p in store.path.parent.glob(store.path.name + "*") if p.is_file())
     key = lambda word: Text(f"{word:<10}", style="bold")  # noqa: E731
@@ -153,8 +171,10 @@ def status(
     for w in writers:
         if w.dropped:
             console.line(f"{'':10}{w.writer_id}: {w.dropped} dropped, {w.written} written")
-    if totals:
+    if add_up:
         render.print_usage(console, by_model, by_entry, "the store" if total != 1 else "the one trace")
+    elif totals is None:
+        console.print(Text(_SKIPPED.format(n=total), style="dim"))
 
 
 def register(app: typer.Typer) -> None:

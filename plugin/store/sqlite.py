@@ -249,13 +249,18 @@ class Store:
         Per entry point, every matching trace is counted (``traces``), with or without model calls.
         """
         where, params = _where(**filters)
-        key = "json_extract(s.body, '$.attributes.model')" if by == "model" else "t.entry_point"
+        if by == "model":
+            key, source = "json_extract(a, '$.model')", _attributes("s.trace_id", f"IN (SELECT trace_id FROM traces{where})")
+        else:
+            key = "t.entry_point"
+            source = (
+                f"{_attributes('s.trace_id', f'IN (SELECT trace_id FROM traces{where})')} "
+                "JOIN traces t ON t.trace_id = u.trace_id"
+            )
         calls = {
             row[0]: row
             for row in self._all(
-                f"SELECT {key}, count(DISTINCT s.trace_id), count(*), {_USAGE_SUMS} "
-                f"FROM spans s JOIN traces t ON t.trace_id = s.trace_id "
-                f"WHERE s.trace_id IN (SELECT trace_id FROM traces{where}) AND {_USES_A_MODEL} GROUP BY 1",
+                f"SELECT {key}, count(DISTINCT u.trace_id), count(*), {_USAGE_SUMS} FROM {source} GROUP BY 1",
                 params,
             )
         }
@@ -275,8 +280,8 @@ class Store:
             return {}
         marks = ",".join("?" * len(trace_ids))
         rows = self._all(
-            f"SELECT s.trace_id, 1, count(*), {_USAGE_SUMS} FROM spans s "
-            f"WHERE s.trace_id IN ({marks}) AND {_USES_A_MODEL} GROUP BY 1",
+            f"SELECT u.trace_id, 1, count(*), {_USAGE_SUMS} FROM {_attributes('s.trace_id', f'IN ({marks})')} "
+            "GROUP BY 1",
             list(trace_ids),
         )
         return {r[0]: UsageRow(r[0], 1, r[2], *(_int(v) for v in r[3:6]), r[6]) for r in rows}
@@ -340,25 +345,26 @@ class Store:
         yield from self._stream(sql, params, size=2000)  # type: ignore[misc]
 
 
-# A span counts as a model call when update_current_span gave it a model, a usage or a cost.
-_USES_A_MODEL = (
-    "(json_extract(s.body, '$.attributes.model') IS NOT NULL "
-    "OR json_extract(s.body, '$.attributes.usage') IS NOT NULL "
-    "OR json_extract(s.body, '$.attributes.cost') IS NOT NULL)"
-)
-_PROMPT = (
-    "coalesce(json_extract(s.body, '$.attributes.usage.prompt_tokens'), "
-    "json_extract(s.body, '$.attributes.usage.input_tokens'))"
-)
-_COMPLETION = (
-    "coalesce(json_extract(s.body, '$.attributes.usage.completion_tokens'), "
-    "json_extract(s.body, '$.attributes.usage.output_tokens'))"
-)
+def _attributes(column: str, condition: str) -> str:
+    """The spans matching ``column condition`` that recorded a model, a usage or a cost, as rows
+    ``u(trace_id, a)`` with ``a`` their attributes. Each span body is parsed once: the LIMIT keeps SQLite
+    from merging this into the outer query, which would parse the body again for every field read."""
+    return (
+        "(SELECT trace_id, a FROM (SELECT s.trace_id AS trace_id, json_extract(s.body, '$.attributes') AS a "
+        f"FROM spans s WHERE {column} {condition} AND {_MAY_USE_A_MODEL} LIMIT -1) "
+        "WHERE json_extract(a, '$.model') IS NOT NULL OR json_extract(a, '$.usage') IS NOT NULL "
+        "OR json_extract(a, '$.cost') IS NOT NULL) u"
+    )
+
+
+# A cheap test on the raw text before parsing it: a body without these words recorded no model call.
+_MAY_USE_A_MODEL = "(instr(s.body, '\"model\"') OR instr(s.body, '\"usage\"') OR instr(s.body, '\"cost\"'))"
+_PROMPT = "coalesce(json_extract(a, '$.usage.prompt_tokens'), json_extract(a, '$.usage.input_tokens'))"
+_COMPLETION = "coalesce(json_extract(a, '$.usage.completion_tokens'), json_extract(a, '$.usage.output_tokens'))"
 _USAGE_SUMS = (
     f"sum({_PROMPT}), sum({_COMPLETION}), "
-    f"sum(coalesce(json_extract(s.body, '$.attributes.usage.total_tokens'), "
-    f"coalesce({_PROMPT}, 0) + coalesce({_COMPLETION}, 0))), "
-    "sum(json_extract(s.body, '$.attributes.cost'))"
+    f"sum(coalesce(json_extract(a, '$.usage.total_tokens'), coalesce({_PROMPT}, 0) + coalesce({_COMPLETION}, 0))), "
+    "sum(json_extract(a, '$.cost'))"
 )
 
 

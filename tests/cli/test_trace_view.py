@@ -160,3 +160,24 @@ def test_status_and_traces_total_tokens_and_cost_by_model_and_entry_point(
 
     quiet = tm("status", "--no-totals", "--db", str(store_path)).stdout
     assert "by model" not in quiet
+
+
+def test_totals_over_many_traces_are_asked_for_not_assumed(
+    recorded: dict[str, str], store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from tracemend.cli import build_app
+    from tracemend.cli import traces as traces_cli
+
+    monkeypatch.setattr(traces_cli, "AUTO_TOTALS", 2)  # as if the store held more than the default bound
+    run = CliRunner().invoke
+    listed = run(build_app(), ["traces", "--db", str(store_path)], env={"COLUMNS": "80"})
+    assert listed.exit_code == 0, listed.output
+    assert "not added up for 4 traces" in listed.stdout and "by model" not in listed.stdout
+    asked = run(build_app(), ["traces", "--totals", "--db", str(store_path)], env={"COLUMNS": "80"})
+    assert "tokens and cost of all 4 matching traces, by model" in asked.stdout
+    narrowed = run(build_app(), ["traces", "--session", "s-1", "--db", str(store_path)], env={"COLUMNS": "80"})
+    assert "by model" in narrowed.stdout  # two traces match: within the bound
+    status = run(build_app(), ["status", "--db", str(store_path)], env={"COLUMNS": "80"})
+    assert "not added up for 4 traces" in status.stdout
