@@ -61,12 +61,12 @@ def demo(
                       "pass --interactive to be asked)[/]")
     healer = Healer(options, RichReporter(), TerminalUI(console))
     state = healer.run(healer.begin(resume=False, fresh=True))
-    print_summary(state)
-
     if state.case_path:
         case_file = repo / state.case_path
         console.line(Text("\nthe locked regression case", style="bold"), f" ({case_file}):")
         console.code(case_file.read_text(encoding="utf-8"), "yaml")
+    # The outcome, the undo command and where to look next end the output: the tail of a log shows them.
+    print_summary(state)
     console.rule()
     console.line(f"done in {time.perf_counter() - started:.1f} s. Look around:")
     example = failing[0].trace_id[:12] if failing else "TRACE_ID"

@@ -117,7 +117,7 @@ def print_summary(state: Any) -> None:
     spent = f"${state.cost:.4f}" + (" (scripted model)" if state.scripted else "")
     grid.add_row("cost", f"{state.model_calls} model calls, {state.tokens} tokens, {spent}")
     grid.add_row("state", Verbatim(str(state_path(Path(state.repo)))))
-    console.rule("[bold]tracemend heal: summary[/]", align="left")
+    console.rule("[bold]tracemend heal: summary[/]")
     console.print(grid)
 
 
