@@ -122,6 +122,10 @@ class Trace(_Record):
     code_version: CodeVersion = Field(default_factory=CodeVersion)
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # The conversation (Opik thread, Langfuse session) and the end user the trace served, when the app
+    # set them with tracemend.update_current_trace(session_id=..., user_id=...).
+    session_id: str | None = None
+    user_id: str | None = None
     spans: list[Span] = Field(default_factory=list)
 
     @property

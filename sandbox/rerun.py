@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,11 +288,14 @@ def rerun_traces(
     parallel: int = 2,
     config_overrides: dict[str, Any] | None = None,
     pass_env: list[str] | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[RerunResult], None] = False,
     code_version: str | None = None,
     source_root: Path | None = None,
 ) -> list[RerunResult]:
     """Rerun each trace's recorded call in ``workdir``; results in the order of ``traces``.
+
+    ``progress``: True shows a bar on stderr; a function is called with each result as it is collected
+    (the CLI reports progress its own way, as a bar in a terminal and a line per rerun in a log).
 
     ``code_version`` is recorded on the new traces (``TRACEMEND_CODE_VERSION``); ``source_root`` is the
     user's repository when ``workdir`` is a worktree of it, so that modules installed from it in
@@ -313,7 +316,8 @@ def rerun_traces(
         results[index] = batch.run(traces[index])
 
     bar = None
-    if progress and traces:
+    report = progress if callable(progress) else None
+    if progress is True and traces:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -330,7 +334,7 @@ def rerun_traces(
         with bar if bar is not None else contextlib.nullcontext():
             task = bar.add_task("rerun", total=len(traces)) if bar is not None else None
             futures = [pool.submit(job, i) for i in range(len(traces))]
-            for future in futures:
+            for index, future in enumerate(futures):
                 while True:
                     try:
                         future.result(timeout=0.2)
@@ -339,6 +343,9 @@ def rerun_traces(
                         continue
                 if bar is not None and task is not None:
                     bar.advance(task)
+                done = results[index]
+                if report is not None and done is not None:
+                    report(done)
     except BaseException:
         live.kill_all()
         pool.shutdown(wait=True, cancel_futures=True)

@@ -18,7 +18,7 @@ the change's fault.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ def verify_change(
     config_overrides: dict[str, Any] | None = None,
     parallel: int = 2,
     pass_env: list[str] | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[RerunResult], None] = False,
     runs: int | None = None,
     passed: Passed = rerun_passed,
 ) -> Verification:
@@ -175,7 +175,7 @@ def rerun_recorded(
     timeout: float = 30,
     parallel: int = 2,
     pass_env: list[str] | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[RerunResult], None] = False,
 ) -> Verification:
     """Rerun the traces at ``rev`` as they are and compare with what was recorded ("does it still fail?").
 

@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tracemend.approval",),
     ("tracemend.heal",),
     ("tracemend.export",),
-    ("tracemend.demo", "tracemend.testing", "tracemend.cli"),
+    ("tracemend.demo", "tracemend.testing", "tracemend.cli", "tracemend.__main__"),
 ]
 
 

@@ -10,7 +10,6 @@ import re
 
 from rich.console import Console, Group
 from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -40,6 +39,21 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def clean(text: str) -> str:
     """Untrusted text (model output, traces) without terminal control characters (ESC, BEL, ...)."""
     return _CONTROL.sub("", text)
+
+
+_DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
+
+
+def diff_text(diff: str) -> Text:
+    """A unified diff coloured line by line (trailing blanks kept: a context line of one space stays)."""
+    lines = diff.rstrip("\n").split("\n")
+    text = Text()
+    for index, line in enumerate(lines):
+        style = next((s for prefix, s in _DIFF_STYLES if line.startswith(prefix)), "")
+        text.append(line, style=style)
+        if index < len(lines) - 1:
+            text.append("\n")
+    return text
 
 
 def _cell(result: RerunResult | None, tally: Tally | None, runs: int) -> Text:
@@ -132,9 +146,8 @@ def render_proposal(proposal: Proposal, console: Console) -> None:
     )
     if proposal.explanation:
         console.print(Text(clean(proposal.explanation), style="dim"))
-    console.print(
-        Syntax(clean(proposal.diff), "diff", theme="ansi_dark", background_color="default", word_wrap=True)
-    )
+    # soft_wrap: the diff's lines go out whole at any width, so the diff can be copied and applied.
+    console.print(diff_text(clean(proposal.diff)), soft_wrap=True)
     if proposal.comparison is not None:
         verdict = proposal.comparison.verdict
     else:  # a build-log diagnosis has nothing to rerun; for traces, the rerun itself failed

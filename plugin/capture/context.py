@@ -44,11 +44,16 @@ def update_current_trace(
     metadata: dict[str, Any] | None = None,
     status: str | None = None,
     error_message: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
 ) -> None:
     """Add tags or metadata to the running trace, or mark it failed without an exception.
 
     ``status="failed_assertion"`` or ``status="error"`` with an ``error_message`` records a failure that
-    the analyzer groups like an exception.
+    the analyzer groups like an exception. ``session_id`` groups the traces of one conversation (an Opik
+    thread, a Langfuse or Phoenix session) and ``user_id`` names the end user; both are kept as
+    given (up to 200 characters; redacted only when shaped like a secret) and ``tracemend traces
+    --session/--user`` filters on them.
     """
     rec = current_span.get()
     if rec is None:
@@ -67,6 +72,10 @@ def update_current_trace(
         attrs["status"] = status
     if error_message is not None:
         attrs["error_message"] = error_message
+    if session_id is not None:
+        attrs["session_id"] = str(session_id)
+    if user_id is not None:
+        attrs["user_id"] = str(user_id)
 
 
 def current_trace_id() -> str | None:

@@ -34,6 +34,10 @@ except ImportError:  # pragma: no cover - orjson comes with opik
         return json.dumps(value, ensure_ascii=False)
 
 
+def _text_or_none(encoder: Encoder, value: Any) -> str | None:
+    return None if value is None else encoder.text(str(value), MAX_TAG)
+
+
 _SIMPLE = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 MAX_TAG = 200
 
@@ -296,6 +300,8 @@ class RowBuilder:
             "code_version": self._code_dump,
             "tags": tags,
             "metadata": encoder.encode(metadata) if metadata else {},
+            "session_id": _text_or_none(encoder, t_attrs.get("session_id")),
+            "user_id": _text_or_none(encoder, t_attrs.get("user_id")),
         }
         return (
             span["trace_id"],

@@ -14,17 +14,43 @@ import sys
 COMMAND_MODULES = ("traces", "analyze", "regress", "rerun", "diagnose", "heal", "export", "demo")
 
 
+def version() -> str:
+    """The installed distribution's version (the package's own when run from a source tree)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("tracemend")
+    except PackageNotFoundError:
+        from tracemend import __version__
+
+        return __version__
+
+
 def build_app():  # -> typer.Typer, imported lazily so `import tracemend` never pays for typer
     import typer
 
     from tracemend.cli._common import refresh_consoles
 
+    def show_version(value: bool) -> None:
+        if value:
+            typer.echo(f"tracemend {version()}")
+            raise typer.Exit()
+
+    def root(
+        _version: bool = typer.Option(
+            False, "--version", "-V", callback=show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ) -> None:
+        refresh_consoles()
+
     app = typer.Typer(
-        callback=refresh_consoles,
+        callback=root,
         name="tracemend",
         help="Trace LLM agents, find what the last change broke, propose and verify a fix, lock it in.",
         no_args_is_help=True,
-        add_completion=False,
+        # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
+        add_completion=True,
         pretty_exceptions_enable=False,
     )
     for name in COMMAND_MODULES:
@@ -37,7 +63,8 @@ def main() -> None:
 
     app = build_app()
     try:
-        sys.exit(app(standalone_mode=True))
+        # prog_name: the same usage line and completion script for `python -m tracemend` as for the script.
+        sys.exit(app(standalone_mode=True, prog_name="tracemend"))
     except TracemendError as exc:  # a command without reports_errors: the same line and code
         from tracemend.cli.errors import report
 

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
+from tracemend.cli.output import Output
 from tracemend.store import Store, StoreError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Every command prints through these two; tracemend.cli.output holds the layout rules they follow.
+console = Output(highlight=False)
+err_console = Output(stderr=True, highlight=False)
 
 
 def refresh_consoles() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from tracemend.analyze import DEFAULT_ALPHA as ALPHA
 from tracemend.analyze import Analysis, analyze, list_signatures, planned_looks
@@ -27,6 +27,7 @@ from tracemend.cli._common import (
     since_option,
 )
 from tracemend.cli.errors import reports_errors
+from tracemend.cli.output import Table
 from tracemend.cli.render import plain_table
 from tracemend.cli.source_option import SOURCE_OPTION, trace_source
 from tracemend.errors import CouldNotFinish, StoreError
@@ -52,18 +53,31 @@ def _when(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def _signature_cell(sig) -> Text:  # sig: Signature
+    """Exception types @ frame on the first line, the whole message template under it (plain text: a
+    template is data, never markup)."""
+    cell = Text()
+    cell.append(" ← ".join(t.rsplit(".", 1)[-1] for t in sig.exception_types) or sig.kind, style="bold")
+    if sig.frame:
+        cell.append(f" @ {sig.frame}")
+    cell.append("\n" + (sig.template or "(no message)"))
+    return cell
+
+
 def _table(result: Analysis, limit: int) -> Table:
     hours = max(1, round((result.deploy_time - result.baseline_start).total_seconds() / 3600))
-    columns = ("verdict", "template", "baseline /h", "window", "expected", "p", "q", "examples")
-    table = plain_table((*columns, "last 24h │ window"), wrap=("template", "examples"))
+    numbers = ("baseline /h", "window", "expected", "p", "q")
+    table = plain_table(
+        ("verdict", "signature", *numbers, "examples", "last 24h │ window"),
+        wrap=("signature",),
+        right=numbers,
+    )
     for finding in result.findings[:limit]:
         sig = finding.signature
-        head = ", ".join(t.rsplit(".", 1)[-1] for t in sig.exception_types[:2])
-        where = f" @ {sig.frame}" if sig.frame else ""
         spark = sparkline(finding.hourly_counts[:hours]) + "│" + sparkline(finding.hourly_counts[hours:], 4)
         table.add_row(
-            f"[{_VERDICT_STYLE[finding.verdict]}]{finding.verdict}[/]",
-            f"[bold]{head}[/]{where}\n{sig.template[:160] or '(no message)'}",
+            Text(finding.verdict, style=_VERDICT_STYLE[finding.verdict]),
+            _signature_cell(sig),
             f"{finding.baseline_count / max(1, result.baseline_hours):.2f}",
             str(finding.window_count),
             f"{finding.expected:.2f}",
@@ -79,15 +93,19 @@ def print_analysis(result: Analysis, limit: int) -> None:
     """The analysis as ``tracemend analyze`` prints it (heal prints the same)."""
     rev = result.revision[:10] if result.revision else "—"
     state = "complete" if result.complete else f"{result.window_elapsed.total_seconds() / 60:.0f} min so far"
-    console.print(
-        f"deploy [bold]{rev}[/] at {_when(result.deploy_time)} UTC · baseline {_when(result.baseline_start)} → "
-        f"{_when(result.deploy_time)} ({result.baseline_traces:,} traces) · window {state} "
-        f"({result.window_traces:,} traces) · FDR level {result.alpha:g}"
+    console.line(
+        "deploy ", Text(rev, style="bold"), f" at {_when(result.deploy_time)} UTC · FDR level {result.alpha:g}"
     )
+    console.line(
+        f"baseline {_when(result.baseline_start)} → {_when(result.deploy_time)}: {result.baseline_traces:,} traces"
+    )
+    console.line(f"window   {state}: {result.window_traces:,} traces")
     if not result.findings:
         console.print("[green]No failing traces in the window.[/]")
         return
     console.print(_table(result, limit))
+    if len(result.findings) > limit:
+        console.print(f"… {len(result.findings) - limit} more signature(s) (use --limit).")
     flagged = result.flagged
     if flagged:
         console.print(
@@ -97,10 +115,6 @@ def print_analysis(result: Analysis, limit: int) -> None:
         console.print(
             f"[green]Nothing flagged[/]: {len(result.findings)} signature(s) in the window, all within noise."
         )
-
-
-# heal.py imports the old name; it goes once heal uses print_analysis.
-_print = print_analysis
 
 
 def _period(baseline: str, window: str, since: str | None, revision: str | None) -> dict[str, Any]:
@@ -203,7 +217,7 @@ def _watch(
             ) from None
         flagged = result.flagged
         elapsed_min = result.window_elapsed.total_seconds() / 60
-        console.print(
+        console.line(
             f"look {look}/{looks}: {elapsed_min:.0f} min into the window, {result.window_traces:,} traces, "
             f"{len(result.findings)} signature(s), {len(flagged)} flagged (level {per_look:.2g} per look)"
         )
@@ -216,7 +230,19 @@ def _watch(
         if limit_s is not None and time.monotonic() - started + step.total_seconds() > limit_s:
             console.print("Stopped (--max-wait reached): nothing flagged so far.")
             raise typer.Exit(0)
-        time.sleep(step.total_seconds())
+        _wait(step.total_seconds(), f"look {look + 1}/{looks}")
+
+
+def _wait(seconds: float, what: str) -> None:
+    """Sleep until the next look; a terminal shows a countdown (a log already has the look's line)."""
+    if not console.is_terminal:
+        time.sleep(seconds)
+        return
+    end = time.monotonic() + seconds
+    with console.status("") as status:
+        while (left := end - time.monotonic()) > 0:
+            status.update(f"{what} in {int(left) // 60}:{int(left) % 60:02d} (Ctrl-C stops watching)")
+            time.sleep(min(1.0, left))
 
 
 def signatures(
@@ -250,13 +276,13 @@ def signatures(
         console.print("No failing traces.")
         return
     columns = ("signature", "type @ frame", "template", "count", "first seen", "last seen", "first revision")
-    table = plain_table(columns, wrap=("template", "type @ frame"))
+    table = plain_table(columns, wrap=("template", "type @ frame"), right=("count",))
     for row in rows[:limit]:
         sig = row.signature
         table.add_row(
             sig.signature_id[:10],
-            " ← ".join(sig.exception_types) + (f" @ {sig.frame}" if sig.frame else ""),
-            sig.template[:160] or "(no message)",
+            Text(" ← ".join(sig.exception_types) + (f" @ {sig.frame}" if sig.frame else "")),
+            Text(sig.template or "(no message)"),
             str(row.count),
             _when(row.first_seen),
             _when(row.last_seen),

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import typer
-from rich.syntax import Syntax
+from rich.text import Text
 
 from tracemend import demo as steps
 from tracemend.cli import render
@@ -37,8 +37,11 @@ def demo(
         console.print(f"[red]error:[/] {root / 'repo'} already exists; pass an empty --dir")
         raise typer.Exit(2)
     console.rule("[bold]tracemend demo[/] (offline: model answers are scripted)")
+    # A spinner in a terminal; in a log, the ✓ line of each step is its progress.
     with console.status("recording a week of traffic, deploying the regression, recording the window…"):
-        world = steps.prepare(root, per_hour=per_hour, seed=seed, say=lambda m: console.print(f"[green]✓[/] {m}"))
+        world = steps.prepare(
+            root, per_hour=per_hour, seed=seed, say=lambda m: console.line(Text("✓ ", style="green"), m)
+        )
     repo, db, model = world.repo, world.db, world.model
     with Store(db) as store:
         failing = list(store.iter_traces(since=world.deploy_time, status="error", newest_first=True, limit=5))
@@ -58,20 +61,26 @@ def demo(
                       "pass --interactive to be asked)[/]")
     healer = Healer(options, RichReporter(), TerminalUI(console))
     state = healer.run(healer.begin(resume=False, fresh=True))
-    print_summary(state)
-
     if state.case_path:
         case_file = repo / state.case_path
-        console.print(f"\n[bold]the locked regression case[/] ({case_file})")
-        console.print(Syntax(case_file.read_text(encoding="utf-8"), "yaml", word_wrap=True))
+        console.line(Text("\nthe locked regression case", style="bold"), f" ({case_file}):")
+        console.code(case_file.read_text(encoding="utf-8"), "yaml")
+    # The outcome, the undo command and where to look next end the output: the tail of a log shows them.
+    print_summary(state)
     console.rule()
-    console.print(f"done in {time.perf_counter() - started:.1f} s. Look around:")
+    console.line(f"done in {time.perf_counter() - started:.1f} s. Look around:")
     example = failing[0].trace_id[:12] if failing else "TRACE_ID"
-    console.print(f"  tracemend show {example} --db {db}     # a failing trace from the window")
-    console.print(f"  tracemend analyze --db {db}            # the finding (exit 1: a regression)")
-    console.print(f"  cd {repo} && git log --oneline && git diff   # the regression and the fix")
+    # Each command on its own line, whole, so it can be copied; what it shows goes on the line above.
+    looks = [
+        ("a failing trace from the window", f"tracemend show {example} --db {db}"),
+        ("the finding (exit 1: a regression)", f"tracemend analyze --db {db}"),
+        ("the regression and the fix", f"cd {repo} && git log --oneline && git diff"),
+    ]
     if state.case_path:
-        console.print(f"  cd {repo} && python -m pytest {state.case_path}   # the locked case")
+        looks.append(("the locked case", f"cd {repo} && python -m pytest {state.case_path}"))
+    for what, command in looks:
+        console.line(Text(f"  # {what}", style="dim"))
+        console.line(f"  {command}")
     raise typer.Exit(exit_code(state))
 
 

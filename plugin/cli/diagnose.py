@@ -15,11 +15,11 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from tracemend.approval.console import TerminalUI, clean
 from tracemend.cli._common import DB_OPTION, console, err_console
+from tracemend.cli.output import Column, Table
 from tracemend.cli.source_option import SOURCE_OPTION, open_trace_source
 from tracemend.records import Proposal
 
@@ -44,15 +44,11 @@ def _open_repo(path: Path | None):  # -> git.Repo
 def render_triage(result) -> None:  # TriageResult
     v = result.verdict
     table = Table(
-        box=None,
-        header_style="bold",
-        pad_edge=False,
+        Column("file", nowrap=True),
+        Column("class", nowrap=True),
+        Column("why", style="dim"),
         title=f"changed files {v.base_revision[:10]}..{v.head_revision[:10]}",
-        title_justify="left",
     )
-    table.add_column("file")
-    table.add_column("class")
-    table.add_column("why", style="dim")
     for cf in v.changed_files:
         style = "bold" if cf.file_class == "runtime" else "dim"
         table.add_row(Text(clean(cf.path)), Text(cf.file_class, style=style), Text(clean(cf.reason)))
@@ -67,9 +63,9 @@ def render_triage(result) -> None:  # TriageResult
     if v.linked_lines:
         console.print("[bold]changed lines on the error's path:[/]")
         for line in v.linked_lines:
-            console.print(Text(clean("  " + line)))
+            console.line(clean("  " + line))
     console.print(f"\n[bold]recommendation:[/] {escape(v.recommendation)}")
-    console.print(f"[bold]next:[/] {escape(v.next_command)}")
+    console.line(Text("next: ", style="bold"), v.next_command)
 
 
 def render_proposal(proposal: Proposal) -> None:
@@ -203,9 +199,8 @@ def register(app: typer.Typer) -> None:
             raise _fail(str(exc)) from None
         req.rerun_timeout = timeout
         what = req.signature_text or "failure"
-        err_console.print(
-            f"[dim]diagnosing {escape(what)} ({len(req.failing)} failing, {len(req.passing)} passing traces)…[/]",
-            soft_wrap=True,
+        err_console.line(
+            f"diagnosing {what} ({len(req.failing)} failing, {len(req.passing)} passing traces)…", style="dim"
         )
         from tracemend import llm
         from tracemend.errors import ReplayError
@@ -227,7 +222,7 @@ def register(app: typer.Typer) -> None:
         except llm.ModelError as exc:
             raise _fail(f"diagnose could not finish: {exc}; {exc.hint}", 3) from None
         for line in result.log:
-            err_console.print(Text(clean("  · " + line), style="dim"))
+            err_console.line(clean("  · " + line), style="dim")
         err_console.print(
             f"[dim]{usage.attempts} model requests, {usage.prompt_tokens + usage.completion_tokens} tokens, "
             f"${usage.cost:.4f}{' (scripted model)' if result.scripted else ''}[/]"
@@ -261,10 +256,10 @@ def register(app: typer.Typer) -> None:
             applied = apply_approved(root, proposal, branch=branch)
         except vcs.VcsError as exc:
             raise _fail(f"could not apply the approved fix: {exc}", 1) from None
-        console.print(f"[green]done:[/] {escape(applied.summary)}")
-        console.print(f"[bold]undo:[/] {escape(applied.undo)}")
+        console.line(Text("done: ", style="green"), applied.summary)
+        console.line(Text("undo: ", style="bold"), applied.undo)
         if proposal.suggested_assertions and proposal.trace_ids:
             quoted = " ".join("--assert " + shlex.quote(clean(a)) for a in proposal.suggested_assertions[:3])
             if proposal.signature_id:
                 quoted += f" --signature {shlex.quote(proposal.signature_id)}"
-            console.print(f"[bold]lock it:[/] tracemend lock {proposal.trace_ids[0][:12]} {escape(quoted)}")
+            console.line(Text("lock it: ", style="bold"), f"tracemend lock {proposal.trace_ids[0][:12]} {quoted}")

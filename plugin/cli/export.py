@@ -20,6 +20,7 @@ from tracemend.cli._common import (
     since_option,
 )
 from tracemend.cli.errors import reports_errors
+from tracemend.cli.output import Progress
 from tracemend.errors import ConfigError, TracemendError
 from tracemend.store import Store
 
@@ -46,6 +47,14 @@ def _query(since: str | None, limit: int | None, failing: bool) -> dict[str, Any
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _progress(store: Store, label: str, query: dict[str, Any]) -> Progress:
+    """Progress of an export on stderr: a bar in a terminal, a line a second at most in a log."""
+    total = store.count(since=query["since"], status=query["status"])
+    if query["limit"] is not None:
+        total = min(total, query["limit"])
+    return err_console.progress(label, total=total, every=1.0)
 
 
 def _report_otlp(result, what: str) -> None:  # result: tracemend.export.otel.ExportResult
@@ -118,14 +127,13 @@ def otlp(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--endpoint") from None
     try:
-        with Store(db, create=False) as store, console.status("Exporting…") as status:
+        query = _query(since, limit, failing)
+        with Store(db, create=False) as store, _progress(store, "exporting over OTLP", query) as bar:
             result = otel.export_store(
                 store,
                 exporter,
-                progress=lambda r: status.update(
-                    f"Exporting… {r.spans + r.failed_spans} spans, {r.traces} traces"
-                ),
-                **_query(since, limit, failing),
+                progress=lambda r: bar.update(r.traces, f"{r.spans + r.failed_spans} spans"),
+                **query,
             )
     finally:
         exporter.shutdown()
@@ -158,8 +166,10 @@ def opik(
     with Store(db, create=False) as store:
         if use_otlp:
             target = opik_export.opik_target(url=url, project=project, workspace=workspace)
-            with console.status("Exporting to Opik over OTLP…"):
-                sent = opik_export.export_store_to_opik_otlp(store, target, **query)
+            with _progress(store, "exporting to Opik over OTLP", query) as bar:
+                sent = opik_export.export_store_to_opik_otlp(
+                    store, target, progress=lambda r: bar.update(r.traces, f"{r.spans} spans"), **query
+                )
             _report_otlp(sent, f"Opik OTLP (project {target.project})")
             return
         if url:
@@ -167,13 +177,11 @@ def opik(
         if workspace:
             os.environ["OPIK_WORKSPACE"] = workspace
         try:
-            with console.status("Exporting to Opik…") as status:
+            with _progress(store, "exporting to Opik", query) as bar:
                 result = opik_export.export_store_to_opik(
                     store,
                     project=project,
-                    progress=lambda r: status.update(
-                        f"Exporting to Opik… {r.queued_traces} traces, {r.queued_spans} spans queued"
-                    ),
+                    progress=lambda r: bar.update(r.queued_traces, f"{r.queued_spans} spans queued"),
                     **query,
                 )
         except (TracemendError, ImportError):

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.panel import Panel
 from rich.text import Text
 
 from tracemend.cli._common import DB_OPTION, console, err_console, parse_duration, parse_time
+from tracemend.cli.output import Column, Table, Verbatim
 from tracemend.cli.source_option import SOURCE_OPTION, print_notes, source_spec
 from tracemend.store import resolve_db_path
 
@@ -40,27 +40,27 @@ class RichReporter:
 
     def start(self, stage: str, what: str) -> None:
         self._stop()
-        console.print(f"[bold cyan]▶ {STAGE_TITLES[stage]}[/]  {what}")
+        console.line(Text(f"▶ {STAGE_TITLES[stage]}", style="bold cyan"), f"  {what}")
         if stage not in ("approve",) and console.is_terminal:
             self._status = console.status(f"{stage}…")
             self._status.start()
 
     def done(self, stage: str, summary: str, ok: bool = True) -> None:
         self._stop()
-        console.print(Text(f"  {'✓' if ok else '✗'} {summary}", style="green" if ok else "yellow"))
+        console.line(f"  {'✓' if ok else '✗'} {summary}", style="green" if ok else "yellow")
 
     def skip(self, stage: str, why: str) -> None:
         self._stop()
-        console.print(f"[dim]▶ {STAGE_TITLES[stage]}  skipped: {why}[/]")
+        console.line(f"▶ {STAGE_TITLES[stage]}  skipped: {why}", style="dim")
 
     def show(self, stage: str, state: Any, extra: Any = None) -> None:
         self._stop()
         if self.quiet:
             return
         if stage == "analyze" and extra is not None:
-            from tracemend.cli.analyze import _print
+            from tracemend.cli.analyze import print_analysis
 
-            _print(extra, 5)
+            print_analysis(extra, 5)
         elif stage == "triage" and extra is not None:
             from tracemend.cli.diagnose import render_triage
 
@@ -69,7 +69,7 @@ class RichReporter:
             from tracemend.approval.console import clean
 
             for line in extra.log:
-                console.print(Text(clean("  · " + line), style="dim"))
+                console.line(clean("  · " + line), style="dim")
         elif stage == "approve" and state.proposal is not None:
             from tracemend.cli.diagnose import render_proposal
 
@@ -78,67 +78,73 @@ class RichReporter:
             for check in (state.check_before, state.check_after):
                 if check is None:
                     continue
-                mark = "[green]passes[/]" if check.passed else "[red]fails[/]"
-                console.print(f"  case {check.where}: {mark} (pytest exit {check.exit_code})")
+                mark = Text("passes", style="green") if check.passed else Text("fails", style="red")
+                console.line(f"  case {check.where}: ", mark, f" (pytest exit {check.exit_code})")
                 tail = [ln for ln in check.output_tail.splitlines() if ln.strip()][-6:]
                 for line in tail:
-                    console.print(Text("    " + line, style="dim"))
+                    console.line("    " + line, style="dim")
 
 
 def print_summary(state: Any) -> None:
+    """The run's outcome as "key  value" lines under a rule; commands (undo, run it) are verbatim lines
+    to copy, never wrapped or boxed."""
     from tracemend.heal import describe, exit_code, state_path
 
-    lines = Text()
-    outcome = state.outcome or "interrupted"
-    lines.append(f"outcome     {outcome}", style="bold green" if exit_code(state) == 0 else "bold red")
-    lines.append(f"  (exit {exit_code(state)})\n")
+    code = exit_code(state)
+    grid = Table(Column("", nowrap=True, style="bold"), Column(""), show_header=False)
+    outcome = Text(state.outcome or "interrupted", style="bold green" if code == 0 else "bold red")
+    grid.add_row("outcome", outcome + Text(f"  (exit {code})"))
     if state.message:
-        lines.append(f"            {state.message}\n")
+        grid.add_row("", Text(state.message))
     if state.finding is not None:
         f = state.finding
-        lines.append(f"found       {f.verdict}: {describe(f.signature)}\n")
-        lines.append(f"            {f.window_count} failing traces in the window vs {f.expected:.2f} expected; q={f.q_value:.2g}\n")
+        grid.add_row("found", Text(f"{f.verdict}: {describe(f.signature)}"))
+        grid.add_row(
+            "", f"{f.window_count} failing traces in the window vs {f.expected:.2f} expected; q={f.q_value:.2g}"
+        )
     if state.triage is not None:
-        lines.append(f"triage      {state.triage.decision} ({state.triage.confidence:.0%}), {state.triage.action or '—'}\n")
+        grid.add_row("triage", f"{state.triage.decision} ({state.triage.confidence:.0%}), {state.triage.action or '—'}")
     if state.proposal is not None:
         verdict = state.proposal.comparison.verdict if state.proposal.comparison else "not rerun"
-        lines.append(f"changed     {', '.join(state.proposal.touched_files)} (sandbox: {verdict})\n")
-        lines.append(sandbox_line(state.proposal.comparison))
+        grid.add_row("changed", Text(f"{', '.join(state.proposal.touched_files)} (sandbox: {verdict})"))
+        if state.proposal.comparison is not None:
+            grid.add_row("sandbox", Text(sandbox_line(state.proposal.comparison)))
     if state.applied:
-        lines.append(f"applied     {state.applied.get('summary', '')}\n")
+        grid.add_row("applied", Text(state.applied.get("summary", "")))
         if state.applied.get("undo"):
-            lines.append(f"undo        {state.applied['undo']}\n")
+            grid.add_row("undo", Verbatim(state.applied["undo"]))
     if state.case_path:
-        lines.append(f"locked      {state.case_path}\n")
-        lines.append("run it      " + pytest_command(state) + "   (or: tracemend test)\n")
+        grid.add_row("locked", Verbatim(state.case_path))
+        grid.add_row("run it", Verbatim(pytest_command(state)))
+        grid.add_row("", "(or: tracemend test)")
     if state.check_before is not None and state.check_after is not None:
         before = "fails" if not state.check_before.passed else "passes"
         after = "passes" if state.check_after.passed else "fails"
-        lines.append(f"proof       the case {before} before the fix and {after} with it\n")
-    cost = f"${state.cost:.4f}" + (" (scripted model)" if state.scripted else "")
+        grid.add_row("proof", f"the case {before} before the fix and {after} with it")
+    spent = f"${state.cost:.4f}" + (" (scripted model)" if state.scripted else "")
     purposes = ", ".join(f"{k} {v}" for k, v in sorted(state.calls_by_purpose.items()))
     failed = f", {state.failed_calls} failed" if state.failed_calls else ""
-    lines.append(
-        f"cost        {state.model_calls} model requests{failed}"
+    grid.add_row(
+        "cost",
+        f"{state.model_calls} model requests{failed}"
         + (f" ({purposes})" if purposes else "")
-        + f", {state.tokens} tokens, {cost}\n"
+        + f", {state.tokens} tokens, {spent}",
     )
-    lines.append(f"state       {state_path(Path(state.repo))}")
-    console.print(Panel(lines, title="tracemend heal", title_align="left", expand=False))
+    grid.add_row("state", Verbatim(str(state_path(Path(state.repo)))))
+    console.rule("[bold]tracemend heal: summary[/]")
+    console.print(grid)
 
 
 def sandbox_line(comparison: Any) -> str:
-    """``sandbox     3 regression inputs: 3 fixed; 2 pre-existing failures set apart``."""
-    if comparison is None:
-        return ""
+    """``3 regression input(s), 3 fixed; 2 pre-existing failure(s) set apart``."""
     regression = comparison.regression
     fixed = sum(item.change == "fixed" for item in regression)
-    text = f"sandbox     {len(regression)} regression input(s), {fixed} fixed"
+    text = f"{len(regression)} regression input(s), {fixed} fixed"
     if comparison.three_way:
         text += f"; {len(comparison.pre_existing)} pre-existing failure(s) set apart"
     if comparison.runs > 1:
         text += f"; up to {comparison.runs} runs per input"
-    return text + "\n"
+    return text
 
 
 def pytest_command(state: Any) -> str:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from tracemend.assertions.checks import KINDS
 from tracemend.cli._common import DB_OPTION, console, err_console, open_store_or_exit
@@ -74,21 +75,25 @@ def lock(
         signature_id=signature,
     )
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-    console.print(
-        f"wrote [bold]{shown}[/] ({len(case.assertions)} assertion(s), {len(case.checks)} check(s))"
+    console.line(
+        "wrote ", Text(str(shown), style="bold"), f" ({len(case.assertions)} assertion(s), {len(case.checks)} check(s))"
     )
     if case.provenance.fixed_in_commit is None:
-        console.print(
-            "[dim]fixed_in_commit left empty: the trace "
-            + ("failed, so the case fails until a fix lands" if trace.status != "ok" else "is not from HEAD")
-            + "[/]"
+        console.line(
+            "fixed_in_commit left empty: the trace "
+            + ("failed, so the case fails until a fix lands" if trace.status != "ok" else "is not from HEAD"),
+            style="dim",
         )
     if path.parent.resolve() == configured:
-        console.print(f"run it: [bold]pytest {shown}[/]  or  [bold]tracemend test[/]")
+        console.line("run it: ", Text(f"pytest {shown}", style="bold"), "  (or: tracemend test)")
     else:  # a folder pytest does not collect by default: name it
         folder = shown.parent
-        console.print(
-            f"run it: [bold]pytest {shown} --regressions {folder}[/]  or  [bold]tracemend test --dir {folder}[/]"
+        console.line(
+            "run it: ",
+            Text(f"pytest {shown} --regressions {folder}", style="bold"),
+            "  (or: ",
+            Text(f"tracemend test --dir {folder}", style="bold"),
+            ")",
         )
 
 
@@ -101,7 +106,8 @@ def test(
         None, "--dir", help="Regression folder (default: the `regressions` setting, tests/regressions)."
     ),
 ) -> None:
-    """Run the regression suite: a thin wrapper over pytest (extra arguments go to pytest).
+    """Run the regression suite: a thin wrapper over pytest (extra arguments go to pytest). In a log
+    (not a terminal) each case gets its own line as it finishes (pytest -v).
 
     Exit codes: 0 every case passed; 1 a case failed; 2 usage errors; 3 the suite could not finish (the
     judge's model failed, or pytest itself stopped)."""
@@ -119,7 +125,11 @@ def test(
         args.append("--judge-no-cache")
     if judge_model:
         args += ["--judge-model", judge_model]
-    args += list(ctx.args)
+    extra = list(ctx.args)
+    if not console.is_terminal and not any(a.startswith(("-q", "-v", "--quiet", "--verbose")) for a in extra):
+        # In a log, a line per case as it finishes (pytest's dots only end their line with the file).
+        args.append("-v")
+    args += extra
     raise typer.Exit(exit_code_of_pytest(subprocess.call(args)))
 
 

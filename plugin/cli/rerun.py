@@ -16,6 +16,7 @@ from tracemend.cli._common import DB_OPTION, console, err_console
 from tracemend.cli.errors import reports_errors
 from tracemend.cli.source_option import SOURCE_OPTION, trace_source
 from tracemend.errors import ConfigError
+from tracemend.records import RerunResult
 
 
 def register(app: typer.Typer) -> None:
@@ -47,11 +48,15 @@ def register(app: typer.Typer) -> None:
             "--pass-env",
             help="Environment variable to pass to reruns (e.g. OPENAI_API_KEY); repeatable.",
         ),
+        verbose: bool = typer.Option(
+            False, "--verbose", "-v", help="Before and after of each input that changed, above the summary."
+        ),
         json_out: bool = typer.Option(False, "--json", help="Print the verification as JSON."),
         db: Path = DB_OPTION,
         source: str = SOURCE_OPTION,
     ) -> None:
-        """Rerun traces in an isolated git worktree and compare before and after."""
+        """Rerun traces in an isolated git worktree and compare before and after; ends in one summary
+        table (one row per input) and the verdict."""
         from tracemend.cli.sandbox_view import render_verification
         from tracemend.sandbox import (
             parse_overrides,
@@ -73,17 +78,24 @@ def register(app: typer.Typer) -> None:
             sample = sample_passing(store, [*failing, *chosen], per_entry_point=passing) if passing else []
         others = [*chosen, *sample]
         common = dict(rev=rev, timeout=timeout, parallel=parallel, pass_env=pass_env or None)
-        progress = not json_out and err_console.is_terminal
-        if change is None and not overrides:
-            result = rerun_recorded(repo, failing, others, progress=progress, **common)
-        else:
-            result = verify_change(
-                repo, change, failing, others, config_overrides=overrides or None, progress=progress, **common
-            )
+        what_if = change is None and not overrides
+        n = len({t.trace_id for t in [*failing, *others]})
+        # Progress on stderr: a bar in a terminal, a line per rerun in a log (stdout stays the report).
+        with err_console.progress("rerunning", total=n if what_if else 2 * n) as bar:
+
+            def one_done(r: RerunResult) -> None:
+                bar.step(f"{r.source_trace_id[:12]} {r.status}")
+
+            if what_if:
+                result = rerun_recorded(repo, failing, others, progress=one_done, **common)
+            else:
+                result = verify_change(
+                    repo, change, failing, others, config_overrides=overrides or None, progress=one_done, **common
+                )
         if json_out:
             typer.echo(result.model_dump_json(indent=2))
         else:
-            render_verification(result, console)
+            render_verification(result, console, details=verbose)
         if not result.apply.ok or result.comparison is None:
             if not json_out:
                 err_console.print("[red]the change did not apply; nothing was rerun[/]")

@@ -4,18 +4,19 @@ Modules: ``sqlite`` (the :class:`Store`), ``source`` (the trace source every sta
 local store, or ``phoenix``/``opik_source`` on a server, with ``openinference`` and ``tracebacks`` mapping
 their spans; ``remote`` what the servers share), ``schema`` (migrations; refusing foreign, corrupt or newer
 files), ``parse`` (reading rows back, damaged ones skipped), ``rows`` (row tuples and microsecond times),
-``paths`` (where the file is).
+``filters`` (the WHERE clause of trace queries), ``paths`` (where the file is).
 """
 
 from __future__ import annotations
 
 from tracemend.errors import StoreError
+from tracemend.store.filters import TraceFilter
 from tracemend.store.parse import DamagedRow
 from tracemend.store.paths import resolve_db_path
-from tracemend.store.rows import TraceRow, WriterStats, from_us, to_us, trace_to_rows
+from tracemend.store.rows import TraceRow, UsageRow, WriterStats, from_us, to_us, trace_to_rows
 from tracemend.store.schema import APPLICATION_ID, SCHEMA_VERSION
 from tracemend.store.source import LocalSource, TraceSource, open_source, where
-from tracemend.store.sqlite import Store, TraceFilter
+from tracemend.store.sqlite import Store
 
 __all__ = [
     "APPLICATION_ID",
@@ -27,6 +28,7 @@ __all__ = [
     "TraceSource",
     "TraceFilter",
     "TraceRow",
+    "UsageRow",
     "WriterStats",
     "from_us",
     "open_source",

@@ -33,6 +33,22 @@ class TraceRow:
 
 
 @dataclass(frozen=True)
+class UsageRow:
+    """Tokens and cost summed over spans: per model, per entry point or per trace (``key``).
+
+    ``calls`` counts spans that recorded a model, a usage or a cost; ``cost`` is None when none did.
+    """
+
+    key: str | None
+    traces: int
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost: float | None
+
+
+@dataclass(frozen=True)
 class WriterStats:
     writer_id: str
     pid: int

@@ -13,13 +13,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypedDict, Unpack
+from typing import Any, Literal, Unpack
 
 from tracemend.errors import StoreError
 from tracemend.records import Span, Trace
+from tracemend.store.filters import TraceFilter
+from tracemend.store.filters import where as _where
 from tracemend.store.parse import DamagedRow, DamageLog, failure_parts, parse
 from tracemend.store.paths import resolve_db_path
-from tracemend.store.rows import TraceRow, WriterStats, from_us, to_us, trace_to_rows
+from tracemend.store.rows import TraceRow, UsageRow, WriterStats, from_us, to_us, trace_to_rows
 from tracemend.store.schema import (
     BUSY_TIMEOUT_MS,
     SCHEMA_VERSION,
@@ -331,6 +333,53 @@ class Store:
     def span_count(self) -> int:
         return self._one("SELECT count(*) FROM spans")[0]
 
+    # --- tokens and cost (update_current_span's model, usage, cost) ----------------------------------
+
+    def usage_totals(
+        self, by: Literal["model", "entry_point"], **filters: Unpack[TraceFilter]
+    ) -> list[UsageRow]:
+        """Tokens and cost of the matching traces' spans, per model or per entry point, costliest first.
+
+        Per entry point, every matching trace is counted (``traces``), with or without model calls.
+        """
+        where, params = _where(**filters)
+        if by == "model":
+            key, source = "json_extract(a, '$.model')", _attributes("s.trace_id", f"IN (SELECT trace_id FROM traces{where})")
+        else:
+            key = "t.entry_point"
+            source = (
+                f"{_attributes('s.trace_id', f'IN (SELECT trace_id FROM traces{where})')} "
+                "JOIN traces t ON t.trace_id = u.trace_id"
+            )
+        calls = {
+            row[0]: row
+            for row in self._all(
+                f"SELECT {key}, count(DISTINCT u.trace_id), count(*), {_USAGE_SUMS} FROM {source} GROUP BY 1",
+                params,
+            )
+        }
+        if by == "entry_point":
+            traces = self._all(f"SELECT entry_point, count(*) FROM traces{where} GROUP BY 1", params)
+        else:
+            traces = [(k, row[1]) for k, row in calls.items()]
+        rows = []
+        for name, n_traces in traces:
+            row = calls.get(name) or (name, 0, 0, None, None, None, None)
+            rows.append(UsageRow(name, n_traces, row[2], *(_int(v) for v in row[3:6]), row[6]))
+        return sorted(rows, key=lambda r: (-(r.cost or 0.0), -r.total_tokens, str(r.key)))
+
+    def usage_by_trace(self, trace_ids: Sequence[str]) -> dict[str, UsageRow]:
+        """Tokens and cost of each given trace's spans (traces without model calls are left out)."""
+        if not trace_ids:
+            return {}
+        marks = ",".join("?" * len(trace_ids))
+        rows = self._all(
+            f"SELECT u.trace_id, 1, count(*), {_USAGE_SUMS} FROM {_attributes('s.trace_id', f'IN ({marks})')} "
+            "GROUP BY 1",
+            list(trace_ids),
+        )
+        return {r[0]: UsageRow(r[0], 1, r[2], *(_int(v) for v in r[3:6]), r[6]) for r in rows}
+
     # --- analyzer reads (tracemend.analyze) --------------------------------------------------------
 
     def count_bins(
@@ -413,42 +462,28 @@ class Store:
                 yield trace_id, t_us, status, entry, commit, None, metadata, output
 
 
-class TraceFilter(TypedDict, total=False):
-    """The filters every trace query takes; a trace matches when it matches each one given."""
+def _attributes(column: str, condition: str) -> str:
+    """The spans matching ``column condition`` that recorded a model, a usage or a cost, as rows
+    ``u(trace_id, a)`` with ``a`` their attributes. Each span body is parsed once: the LIMIT keeps SQLite
+    from merging this into the outer query, which would parse the body again for every field read."""
+    return (
+        "(SELECT trace_id, a FROM (SELECT s.trace_id AS trace_id, json_extract(s.body, '$.attributes') AS a "
+        f"FROM spans s WHERE {column} {condition} AND {_MAY_USE_A_MODEL} LIMIT -1) "
+        "WHERE json_extract(a, '$.model') IS NOT NULL OR json_extract(a, '$.usage') IS NOT NULL "
+        "OR json_extract(a, '$.cost') IS NOT NULL) u"
+    )
 
-    since: datetime | None
-    until: datetime | None
-    status: str | Sequence[str] | None
-    entry_point: str | None
-    revision: str | None
+
+# A cheap test on the raw text before parsing it: a body without these words recorded no model call.
+_MAY_USE_A_MODEL = "(instr(s.body, '\"model\"') OR instr(s.body, '\"usage\"') OR instr(s.body, '\"cost\"'))"
+_PROMPT = "coalesce(json_extract(a, '$.usage.prompt_tokens'), json_extract(a, '$.usage.input_tokens'))"
+_COMPLETION = "coalesce(json_extract(a, '$.usage.completion_tokens'), json_extract(a, '$.usage.output_tokens'))"
+_USAGE_SUMS = (
+    f"sum({_PROMPT}), sum({_COMPLETION}), "
+    f"sum(coalesce(json_extract(a, '$.usage.total_tokens'), coalesce({_PROMPT}, 0) + coalesce({_COMPLETION}, 0))), "
+    "sum(json_extract(a, '$.cost'))"
+)
 
 
-def _where(
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    status: str | Sequence[str] | None = None,
-    entry_point: str | None = None,
-    revision: str | None = None,
-) -> tuple[str, list[Any]]:
-    """A WHERE clause and its parameters; ``since`` and ``until``, when given, are the first two."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if since is not None:
-        clauses.append("start_us >= ?")
-        params.append(to_us(since))
-    if until is not None:
-        clauses.append("start_us < ?")
-        params.append(to_us(until))
-    if status is not None:
-        statuses = [status] if isinstance(status, str) else list(status)
-        clauses.append(f"status IN ({','.join('?' * len(statuses))})")
-        params.extend(statuses)
-    if entry_point is not None:
-        clauses.append("entry_point = ?")
-        params.append(entry_point)
-    if revision is not None:
-        # A revision may be given abbreviated, as git prints it.
-        clauses.append("code_commit LIKE ?")
-        params.append(revision.replace("%", "") + "%")
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+def _int(value: Any) -> int:
+    return int(value or 0)
