@@ -34,7 +34,7 @@ GROUPS = {
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: str  # "str", "int", "float", "bool", "path", "list"
+    kind: str  # "str", "int", "float", "bool", "path", "list"; "rules": tables read by analyze.rules
     default: Any
     doc: str
     group: str
@@ -91,6 +91,13 @@ SETTINGS: tuple[Setting, ...] = (
        env="TRACEMEND_RETRY_MAX_DELAY"),
     _s("record_to", "path", None, "append every real model answer to this scripted-model file", "models",
        env="TRACEMEND_RECORD_TO", in_table=False),
+    # --- the loop: online judging (docs/quality.md) ---
+    _s("rules", "rules", (), "online judging rules, as `[[tool.tracemend.rules]]` tables (name, assertion, "
+       "entry_points, span_kinds, sample_rate, max_calls_per_day, max_cost_per_day, samples, model)", "loop"),
+    _s("rules_file", "path", None, "a file of more judging rules (TOML `[[rules]]` or YAML `rules:`), relative "
+       "to the project root", "loop", env="TRACEMEND_RULES_FILE"),
+    _s("judge_daily_calls", "int", 1000, "model calls a judging rule may make per UTC day, when the rule sets "
+       "no `max_calls_per_day`", "loop", env="TRACEMEND_JUDGE_DAILY_CALLS"),
     # --- the regression suite ---
     _s("regressions", "path", "tests/regressions", "folder of regression-case files (`lock`, `test`, pytest)",
        "suite", env="TRACEMEND_REGRESSIONS"),

@@ -4,7 +4,8 @@
 person named rather than from a deploy's gated findings. The counts are by revision: the window is the
 newest revision the signature failed on, the baseline every revision deployed before it. There is no
 statistical test: the verdict is "new" when the baseline has no such failure, else "regression", and the
-p- and q-values are 1.
+p- and q-values are 1. A trace that raised nothing but failed a judge (or got negative feedback), and a
+judged signature, get the same kind of finding, with the traces judged as exposure.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 
 from tracemend.analyze.findings import signature_record, signed_failures
+from tracemend.analyze.judged import judged_finding
 from tracemend.analyze.signatures import signature_of
 from tracemend.errors import AnalyzeError
 from tracemend.records import Finding, Signature
@@ -29,7 +31,10 @@ def finding_from_store(store: Store, *, trace_id: str | None = None, signature: 
         if first is None:
             raise AnalyzeError(f"no trace {trace_id!r} in {store.path}")
         if first.status == "ok":
-            raise AnalyzeError(f"trace {first.trace_id[:12]} did not fail (status ok)")
+            quality = judged_finding(store, trace_id=first.trace_id)
+            if quality is not None:
+                return quality
+            raise AnalyzeError(f"trace {first.trace_id[:12]} did not fail (status ok, no failed score)")
         wanted = signature_of(first).signature_id
     elif signature:
         wanted = signature.strip().lower()
@@ -46,6 +51,9 @@ def finding_from_store(store: Store, *, trace_id: str | None = None, signature: 
             sig = signature_record(sid, kind, types, frame, tmpl)
         failures.append((tid, commit))
     if sig is None:
+        quality = judged_finding(store, signature=wanted)
+        if quality is not None:
+            return quality
         raise AnalyzeError(f"no failing trace with signature {wanted!r}")
 
     per_rev = Counter(commit or "unknown" for _tid, commit in failures)

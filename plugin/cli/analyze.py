@@ -60,6 +60,12 @@ def _table(result: Analysis, limit: int) -> Table:
         head = ", ".join(t.rsplit(".", 1)[-1] for t in sig.exception_types[:2])
         where = f" @ {sig.frame}" if sig.frame else ""
         spark = sparkline(finding.hourly_counts[:hours]) + "│" + sparkline(finding.hourly_counts[hours:], 4)
+        if finding.exposure == "judged":
+            # A failure that raised nothing: its rate is per trace judged, not per trace recorded.
+            where = (
+                f" · {finding.window_count} of {finding.window_exposure} judged "
+                f"(baseline {finding.baseline_count} of {finding.baseline_exposure})"
+            )
         table.add_row(
             f"[{_VERDICT_STYLE[finding.verdict]}]{finding.verdict}[/]",
             f"[bold]{head}[/]{where}\n{sig.template[:160] or '(no message)'}",
@@ -83,6 +89,8 @@ def print_analysis(result: Analysis, limit: int) -> None:
         f"{_when(result.deploy_time)} ({result.baseline_traces:,} traces) · window {state} "
         f"({result.window_traces:,} traces) · FDR level {result.alpha:g}"
     )
+    for note in result.notes:
+        console.print(f"[yellow]note[/]: {note}", soft_wrap=True)
     if not result.findings:
         console.print("[green]No failing traces in the window.[/]")
         return
@@ -163,6 +171,9 @@ def watch(
     alpha: float = typer.Option(
         ALPHA, "--alpha", min=1e-6, max=0.5, help="False discovery rate over all looks."
     ),
+    evaluate: bool = typer.Option(
+        False, "--evaluate", help="Before each look, judge the window's new traces with the judging rules."
+    ),
     db: Path | None = DB_OPTION,
 ) -> None:
     """Look again every --interval during the window; stop at the first flag (exit 1) or when it ends."""
@@ -180,6 +191,8 @@ def watch(
     look = 0
     while True:
         look += 1
+        if evaluate:
+            _judge_window(db, period)
         result = _run(db, period, per_look)
         flagged = result.flagged
         elapsed_min = result.window_elapsed.total_seconds() / 60
@@ -197,6 +210,19 @@ def watch(
             console.print("Stopped (--max-wait reached): nothing flagged so far.")
             raise typer.Exit(0)
         time.sleep(step.total_seconds())
+
+
+def _judge_window(db: Path | None, period: dict[str, Any]) -> None:
+    """``watch --evaluate``: judge the window's traces not judged yet, within each rule's budget."""
+    from tracemend.analyze import find_deploy
+    from tracemend.cli.quality import cost_line, run_evaluation
+
+    with Store(db, create=False) as store:
+        start = period["since"] or find_deploy(store, period["revision"])[1]
+    result = run_evaluation(db, since=start, until=start + period["window"], quiet=True)
+    judged = sum(r.judged_traces for r in result.rules)
+    failed = sum(r.failed for r in result.rules)
+    console.print(f"judged {judged} new trace(s), {failed} failed; " + cost_line(result).split(None, 1)[1])
 
 
 def signatures(
@@ -221,6 +247,7 @@ def signatures(
                         "first_revision": row.first_revision,
                         "last_revision": row.last_revision,
                         "example_trace_ids": row.example_trace_ids,
+                        "judged": row.judged,
                     }
                 )
             )
@@ -236,7 +263,8 @@ def signatures(
             sig.signature_id[:10],
             " ← ".join(sig.exception_types) + (f" @ {sig.frame}" if sig.frame else ""),
             sig.template[:160] or "(no message)",
-            str(row.count),
+            # A judged failure's count is out of the traces its rule (or feedback name) judged.
+            str(row.count) + (f" of {row.judged} judged" if row.judged is not None else ""),
             _when(row.first_seen),
             _when(row.last_seen),
             (row.first_revision or "—")[:10],

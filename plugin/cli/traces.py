@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -31,11 +32,17 @@ def traces(
     revision: str | None = typer.Option(
         None, "--revision", help="Only this code version (commit or prefix)."
     ),
+    score: str | None = typer.Option(
+        None, "--score", help="Only traces with this score: NAME, NAME=VERDICT or *=VERDICT (pass, fail, unknown)."
+    ),
     limit: int = limit_option(20, "At most this many, newest first."),
     as_json: bool = json_option("One JSON object per line instead of a table."),
     db: Path | None = DB_OPTION,
 ) -> None:
     """List recorded traces, newest first."""
+    from tracemend.cli.quality import parse_score_filter
+
+    scored = parse_score_filter(score) if score else None
     with Store(db, create=False) as store:
         found = list(
             store.iter_traces(
@@ -44,6 +51,7 @@ def traces(
                 status=FAILING if failing else None,
                 entry_point=entry,
                 revision=revision,
+                score=scored,
                 limit=limit,
                 newest_first=True,
             )
@@ -66,15 +74,25 @@ def show(
     as_json: bool = json_option("The full trace record as JSON."),
     db: Path | None = DB_OPTION,
 ) -> None:
-    """Show one trace: span tree, config, error with frames, timings."""
+    """Show one trace: span tree, config, error with frames, timings, and its scores."""
+    from tracemend.cli.quality import score_lines
+
     with Store(db, create=False) as store:
         trace = store.get_trace(trace_id)
         if trace is None:
             raise SelectionError(f"no trace with id {trace_id!r} in {store.path}")
+        scores = store.scores_of(trace.trace_id)
     if as_json:
-        typer.echo(trace.model_dump_json(indent=2))
+        # The trace record, with its scores (judges' verdicts, feedback) under "scores".
+        body = trace.model_dump(mode="json")
+        body["scores"] = [s.model_dump(mode="json") for s in scores]
+        typer.echo(json.dumps(body, indent=2))
     else:
         render.print_trace(console, trace)
+        if scores:
+            console.print("[bold]scores[/]")
+            for line in score_lines(scores):
+                console.print(line, soft_wrap=True)
 
 
 @reports_errors

@@ -25,9 +25,10 @@ from tracemend.store.schema import (
     migrate,
     retry_busy,
 )
+from tracemend.store.scores import ScoreMethods, score_clause
 
 
-class Store:
+class Store(ScoreMethods):
     """A connection to one store file. Thread-safe; open one per process (connections do not survive fork)."""
 
     def __init__(self, path: Path | str | None = None, *, create: bool = True) -> None:
@@ -304,6 +305,8 @@ class TraceFilter(TypedDict, total=False):
     status: str | Sequence[str] | None
     entry_point: str | None
     revision: str | None
+    # (name, verdict): traces with a score of that name and verdict; None in either place matches any.
+    score: tuple[str | None, str | None] | None
 
 
 def _where(
@@ -313,6 +316,7 @@ def _where(
     status: str | Sequence[str] | None = None,
     entry_point: str | None = None,
     revision: str | None = None,
+    score: tuple[str | None, str | None] | None = None,
 ) -> tuple[str, list[Any]]:
     """A WHERE clause and its parameters; ``since`` and ``until``, when given, are the first two."""
     clauses: list[str] = []
@@ -334,4 +338,8 @@ def _where(
         # A revision may be given abbreviated, as git prints it.
         clauses.append("code_commit LIKE ?")
         params.append(revision.replace("%", "") + "%")
+    if score is not None:
+        clause, score_params = score_clause(*score)
+        clauses.append(clause)
+        params.extend(score_params)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
