@@ -28,7 +28,7 @@ from typing import Any
 from tracemend import llm
 from tracemend.analyze.judged import category_template
 from tracemend.analyze.rules import Rule
-from tracemend.assertions.cache import CacheMode, VerdictCache
+from tracemend.assertions.cache import CacheMode, VerdictCache, normalize_value
 from tracemend.assertions.judging import ajudge, build_messages
 from tracemend.records import JudgeVerdict, Score, Span, Trace
 from tracemend.store import JudgeUsage, Store, utc_day
@@ -301,17 +301,24 @@ async def _evaluate_rule(
         if not budget.call_cost:
             budget.call_cost = price_per_call(judge_model, batch[0], rule)
         # Take traces while their worst case fits the budget; the others wait for the next batch (the
-        # worst case rarely happens) or, when none fits, for tomorrow.
-        allowed, reserved = [], 0
+        # worst case rarely happens) or, when none fits, for tomorrow. A trace that asks what another of
+        # the batch asks (same input and output) waits too: judged concurrently, both would miss the cache.
+        allowed, later, reserved, asked = [], [], 0, set()
         for index, trace in enumerate(batch):
+            keys = _asks(trace, rule) if cache is not None else set()
+            if keys & asked:
+                later.append(trace.trace_id)
+                continue
             need = len(targets(trace, rule)) * rule.samples * CALLS_PER_VOTE
             hit = budget.allows(reserved + need)
             if hit is not None:
                 report.budget_hit = hit
-                pending.extendleft(t.trace_id for t in reversed(batch[index:]))
+                later += [t.trace_id for t in batch[index:]]
                 break
             allowed.append(trace)
+            asked |= keys
             reserved += need
+        pending.extendleft(reversed(later))
         if not allowed:
             break
         report.budget_hit = None
@@ -334,6 +341,14 @@ async def _evaluate_rule(
     spent = store.judge_usage(day=day, rule=rule.name)
     report.today = spent[0] if spent else JudgeUsage(day=day, rule=rule.name)
     return report
+
+
+def _asks(trace: Trace, rule: Rule) -> set[str]:
+    """What judging the trace asks the judge: a digest per target of its input and output."""
+    return {
+        hashlib.blake2b(f"{normalize_value(i)}\x1f{normalize_value(o)}".encode(), digest_size=12).hexdigest()
+        for _span, i, o in targets(trace, rule)
+    }
 
 
 def _account(report: RuleReport, scores: list[Score], day: str, rule: str) -> JudgeUsage:
