@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tracemend import llm
@@ -211,9 +211,12 @@ class _Budget:
     cost: float
     call_cost: float  # estimate of one call's cost
 
+    def __post_init__(self) -> None:
+        self.max_calls = self.rule.daily_calls()
+
     def allows(self, calls: int) -> str | None:
         """None if ``calls`` more calls fit; else what would be passed ("calls" or "cost")."""
-        if self.calls + calls > self.rule.daily_calls():
+        if self.calls + calls > self.max_calls:
             return "calls"
         limit = self.rule.max_cost_per_day
         if limit is not None and self.cost + calls * self.call_cost > limit:
@@ -263,84 +266,151 @@ async def _evaluate_rule(
 ) -> RuleReport:
     judge_model = rule.model or model or llm.resolve_model("judge")
     report = RuleReport(rule=rule, model=judge_model, scripted=llm.is_scripted(judge_model))
-    rows = [
-        r
-        for r in store.unjudged(rule.name, rule.key, since=since, until=until)
-        if rule.applies_to(r.entry_point)
-    ]
-    report.candidates = len(rows)
-    chosen = []
-    for row in rows:
-        if row.status != "ok":
-            report.errored += 1
-        elif rule.sampled(row.trace_id):
-            chosen.append(row.trace_id)
-    report.sampled = len(chosen)
-    known = [c for c, _n in store.score_categories(rule.name, limit=MAX_KNOWN_CATEGORIES)]
     day = utc_day()
     spent = store.judge_usage(day=day, rule=rule.name)
-    budget = _Budget(
+    run = _RuleRun(
+        store,
         rule,
-        spent[0].model_calls if spent else 0,
-        spent[0].cost if spent else 0.0,
-        spent[0].max_call_cost if spent else 0.0,
+        judge_model,
+        cache,
+        report,
+        _Budget(
+            rule,
+            spent[0].model_calls if spent else 0,
+            spent[0].cost if spent else 0.0,
+            spent[0].max_call_cost if spent else 0.0,
+        ),
+        [c for c, _n in store.score_categories(rule.name, limit=MAX_KNOWN_CATEGORIES)],
+        day,
+        progress,
     )
-    batch_size = max(1, llm.load_settings().concurrency)
-    pending = deque(chosen)
-    while pending:
-        ids = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
-        loaded = [store.get_trace(tid, with_spans=bool(rule.span_kinds)) for tid in ids]
-        batch = []
-        for trace in loaded:
-            if trace is not None and not targets(trace, rule):
-                report.no_target += 1
-            elif trace is not None:
-                batch.append(trace)
-        if not batch:
-            continue
-        if not budget.call_cost:
-            budget.call_cost = price_per_call(judge_model, batch[0], rule)
-        # Take traces while their worst case fits the budget; the others wait for the next batch (the
-        # worst case rarely happens) or, when none fits, for tomorrow. A trace that asks what another of
-        # the batch asks (same input and output) waits too: judged concurrently, both would miss the cache.
-        allowed, later, reserved, asked = [], [], 0, set()
-        for index, trace in enumerate(batch):
-            keys = _asks(trace, rule) if cache is not None else set()
-            if keys & asked:
-                later.append(trace.trace_id)
+    # An hour of traces at a time: memory stays bounded however long the period is.
+    for lo, hi in _slices(store, since, until):
+        chosen = []
+        for row in store.unjudged(rule.name, rule.key, since=lo, until=hi):
+            if not rule.applies_to(row.entry_point):
                 continue
-            need = len(targets(trace, rule)) * rule.samples * CALLS_PER_VOTE
-            hit = budget.allows(reserved + need)
+            report.candidates += 1
+            if row.status != "ok":
+                report.errored += 1
+            elif rule.sampled(row.trace_id):
+                chosen.append(row.trace_id)
+        report.sampled += len(chosen)
+        if report.budget_hit:  # counted, left for tomorrow
+            report.over_budget += len(chosen)
+        else:
+            report.over_budget += await run.judge(chosen)
+    spent = store.judge_usage(day=day, rule=rule.name)
+    report.today = spent[0] if spent else JudgeUsage(day=day, rule=rule.name)
+    return report
+
+
+def _slices(store: Store, since: datetime | None, until: datetime) -> Iterator[tuple[datetime, datetime]]:
+    if since is None:
+        span = store.time_range()
+        if span is None:
+            return
+        since = span[0]
+    step = timedelta(hours=1)
+    lo = since
+    while lo < until:
+        hi = min(lo + step, until)
+        yield lo, hi
+        lo = hi
+
+
+@dataclass
+class _RuleRun:
+    """One rule's judging in one run: the budget, the categories known, what was done."""
+
+    store: Store
+    rule: Rule
+    model: str
+    cache: VerdictCache | None
+    report: RuleReport
+    budget: _Budget
+    known: list[str]
+    day: str
+    progress: Progress | None
+    # What this run has asked the judge already: asking again is a cache hit.
+    settled: set[str] = field(default_factory=set)
+
+    async def judge(self, chosen: list[str]) -> int:
+        """Judge the chosen traces within the budget, in batches; returns how many were left unjudged."""
+        rule, report, budget = self.rule, self.report, self.budget
+        batch_size = max(1, llm.load_settings().concurrency)
+        pending = deque(chosen)
+        waiting: dict[str, Trace] = {}  # loaded, and put back by _fit
+        while pending:
+            ids = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
+            batch = []
+            loaded = (
+                waiting.pop(tid, None) or self.store.get_trace(tid, with_spans=bool(rule.span_kinds))
+                for tid in ids
+            )
+            for trace in loaded:
+                if trace is not None and not targets(trace, rule):
+                    report.no_target += 1
+                elif trace is not None:
+                    batch.append(trace)
+            if not batch:
+                continue
+            if not budget.call_cost:
+                budget.call_cost = price_per_call(self.model, batch[0], rule)
+            allowed, later = self._fit(batch)
+            waiting.update((t.trace_id, t) for t in later)
+            pending.extendleft(reversed([t.trace_id for t in later]))
+            if not allowed:
+                return len(pending)
+            report.budget_hit = None
+            results = await asyncio.gather(
+                *(
+                    ajudge_trace(t, rule, model=self.model, cache=self.cache, categories=self.known)
+                    for t in allowed
+                )
+            )
+            scores = [s for group in results for s in group]
+            usage = _account(report, scores, self.day, rule.name)
+            self.store.add_scores(scores, [usage])
+            budget.calls += usage.model_calls
+            budget.cost += usage.cost
+            budget.call_cost = max(budget.call_cost, usage.max_call_cost)
+            report.judged_traces += len(allowed)
+            for score in scores:
+                if (
+                    score.category
+                    and score.category not in self.known
+                    and len(self.known) < MAX_KNOWN_CATEGORIES
+                ):
+                    self.known.append(score.category)
+            if self.progress is not None:
+                self.progress(report)
+        return 0
+
+    def _fit(self, batch: list[Trace]) -> tuple[list[Trace], list[Trace]]:
+        """The traces to judge now and those that wait. Traces are taken while their worst case fits the
+        budget; the others wait for the next batch (the worst case rarely happens) or, when none fits, for
+        tomorrow. A trace asking what another of the batch asks (same input and output), not asked before in
+        this run, waits too: judged concurrently, both would miss the cache."""
+        allowed: list[Trace] = []
+        later: list[Trace] = []
+        reserved, asked = 0, set()
+        for index, trace in enumerate(batch):
+            keys = _asks(trace, self.rule) - self.settled if self.cache is not None else set()
+            if keys & asked:
+                later.append(trace)
+                continue
+            need = len(targets(trace, self.rule)) * self.rule.samples * CALLS_PER_VOTE
+            hit = self.budget.allows(reserved + need)
             if hit is not None:
-                report.budget_hit = hit
-                later += [t.trace_id for t in batch[index:]]
+                self.report.budget_hit = hit
+                later += batch[index:]
                 break
             allowed.append(trace)
             asked |= keys
             reserved += need
-        pending.extendleft(reversed(later))
-        if not allowed:
-            break
-        report.budget_hit = None
-        results = await asyncio.gather(
-            *(ajudge_trace(t, rule, model=judge_model, cache=cache, categories=known) for t in allowed)
-        )
-        scores = [s for group in results for s in group]
-        usage = _account(report, scores, day, rule.name)
-        store.add_scores(scores, [usage])
-        budget.calls += usage.model_calls
-        budget.cost += usage.cost
-        budget.call_cost = max(budget.call_cost, usage.max_call_cost)
-        report.judged_traces += len(allowed)
-        for score in scores:
-            if score.category and score.category not in known and len(known) < MAX_KNOWN_CATEGORIES:
-                known.append(score.category)
-        if progress is not None:
-            progress(report)
-    report.over_budget = len(pending) if report.budget_hit else 0
-    spent = store.judge_usage(day=day, rule=rule.name)
-    report.today = spent[0] if spent else JudgeUsage(day=day, rule=rule.name)
-    return report
+        self.settled |= asked
+        return allowed, later
 
 
 def _asks(trace: Trace, rule: Rule) -> set[str]:

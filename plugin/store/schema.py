@@ -83,8 +83,8 @@ MIGRATIONS: list[str] = [
         cost        REAL NOT NULL DEFAULT 0,
         body        TEXT NOT NULL
     );
-    CREATE INDEX scores_trace ON scores(trace_id, source, name);
-    CREATE INDEX scores_rule ON scores(source, name, rule_key);
+    CREATE INDEX scores_trace ON scores(trace_id, source, name, rule_key);
+    CREATE INDEX scores_name ON scores(source, name, verdict);
     CREATE TABLE judge_usage (
         day           TEXT NOT NULL,
         rule          TEXT NOT NULL,
