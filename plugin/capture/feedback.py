@@ -1,14 +1,15 @@
 """``tracemend.feedback``: a person's judgment of a trace (a thumbs-down in a UI), stored as a score.
 
 Called from the app, usually in a request handler, so it is built like the decorator: it checks its
-arguments, appends one tuple to a queue and returns (about ten microseconds); it never raises into the caller
-and never waits for the store. A daemon thread of its own writes what is queued in one short transaction.
-Why not write at once: the app's thread would wait on SQLite's lock while a writer (this process's or
-another's) commits a batch, and would load pydantic and the store on its first thumbs-down. Why not the
-span writer's queue: feedback often arrives long after its trace was written, from a process that never
-traced anything, and mixing it into the span batches would tie two unrelated record shapes together.
+arguments, appends one tuple to a queue and returns (a few microseconds, ``bench/feedback.py``); it never
+raises into the caller and never waits for the store. A daemon thread of its own writes what is queued in
+one short transaction. Why not write at once: the app's thread would wait on SQLite's lock while a writer
+(this process's or another's) commits a batch, and would load pydantic and the store on its first
+thumbs-down. Why not the span writer's queue: feedback often arrives long after its trace was written, from
+a process that never traced anything, and mixing it into the span batches would tie two unrelated record
+shapes together.
 
-What is queued is written by :func:`tracemend.flush`, at exit, and by the thread within ``POLL`` seconds.
+What is queued is written at once by the thread, by :func:`tracemend.flush`, and at exit.
 """
 
 from __future__ import annotations
