@@ -120,6 +120,8 @@ _warned: set[tuple[Path, str]] = set()
 
 def _convert(setting: Setting, value: Any, source: str) -> Any:
     kind = setting.kind
+    if kind == "rules":  # tables, validated by tracemend.analyze.rules
+        return value
     try:
         if kind == "bool":
             if isinstance(value, bool):

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from typing import Any
 
-from tracemend.capture.state import internal_error, logger
+from tracemend.capture.state import STATE, internal_error, logger
 
 MAX_REASON_CHARS = 4000
 MAX_NAME_CHARS = 100
@@ -54,8 +54,11 @@ def feedback(
     negative feedback, which the analyzer treats as a failure with the signature ``name`` + ``category``.
 
     ``trace_id`` is what :func:`tracemend.current_trace_id` returned while the trace ran. Never raises:
-    bad arguments are logged once and the feedback is dropped (``feedback_stats()`` counts it).
+    bad arguments are logged once and the feedback is dropped (``feedback_stats()`` counts it). With
+    recording off (``TRACEMEND_DISABLED=1``, ``configure(enabled=False)``) it does nothing.
     """
+    if not STATE.on:  # recording is off: there is no trace to score
+        return
     try:
         item = _item(trace_id, score, name, reason, category)
         if item is None:

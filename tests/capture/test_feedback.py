@@ -81,3 +81,13 @@ def test_an_app_that_exits_without_flushing_keeps_its_feedback(tmp_path: Path) -
     assert len(scores) == 50
     assert sum(s.verdict == "fail" for s in scores) == 25
     assert {s.reason for s in scores} == {f"try {i}" for i in range(50)}
+
+
+def test_with_recording_off_feedback_does_nothing(spine_store: Path) -> None:
+    tracemend.configure(enabled=False)
+    tracemend.feedback("c" * 32, False)
+    tracemend.configure(enabled=True)
+    tracemend.feedback("d" * 32, True)
+    tracemend.flush()
+    with Store(spine_store) as store:
+        assert [s.trace_id for s in store.iter_scores()] == ["d" * 32]
