@@ -36,7 +36,13 @@ CREATE TABLE IF NOT EXISTS verdicts (
     reasoning      TEXT NOT NULL,
     created_at     TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS categories (
+    key      TEXT PRIMARY KEY,
+    category TEXT NOT NULL
+);
 """
+# Failure categories (online judging) sit in a table of their own, so files written by this version still
+# work with older ones, whose inserts name every column of ``verdicts``.
 
 
 def normalize_text(text: str) -> str:
@@ -99,6 +105,7 @@ def make_key(
 class CachedVerdict:
     passed: bool
     reasoning: str
+    category: str | None = None
 
 
 def default_cache_path() -> Path:
@@ -128,6 +135,7 @@ class VerdictCache:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pending: dict[str, tuple[Any, ...]] = {}
+        self._pending_categories: dict[str, str] = {}
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -156,19 +164,24 @@ class VerdictCache:
             queued = self._pending.get(key.key)
             if queued is not None:
                 self.hits += 1
-                return CachedVerdict(passed=bool(queued[7]), reasoning=queued[8])
+                category = self._pending_categories.get(key.key)
+                return CachedVerdict(passed=bool(queued[7]), reasoning=queued[8], category=category)
             row = (
                 self._connect()
-                .execute("SELECT passed, reasoning FROM verdicts WHERE key = ?", (key.key,))
+                .execute(
+                    "SELECT v.passed, v.reasoning, c.category FROM verdicts v "
+                    "LEFT JOIN categories c ON c.key = v.key WHERE v.key = ?",
+                    (key.key,),
+                )
                 .fetchone()
             )
             if row is None:
                 self.misses += 1
                 return None
             self.hits += 1
-            return CachedVerdict(passed=bool(row[0]), reasoning=row[1])
+            return CachedVerdict(passed=bool(row[0]), reasoning=row[1], category=row[2])
 
-    def put(self, key: CacheKey, passed: bool, reasoning: str) -> None:
+    def put(self, key: CacheKey, passed: bool, reasoning: str, *, category: str | None = None) -> None:
         """Queue a verdict; queued verdicts are written in one transaction (every ``FLUSH_EVERY`` or on
         :meth:`flush` / :meth:`close`), since a commit per verdict would stall a concurrent suite on fsync."""
         if not self.writes:
@@ -187,6 +200,8 @@ class VerdictCache:
         )
         with self._lock:
             self._pending[key.key] = row
+            if category:
+                self._pending_categories[key.key] = category
             full = len(self._pending) >= self.FLUSH_EVERY
         if full:
             self.flush()
@@ -196,12 +211,16 @@ class VerdictCache:
             if not self._pending:
                 return
             rows = list(self._pending.values())
+            categories = list(self._pending_categories.items())
             conn = self._connect()
             with conn:
                 conn.executemany(
                     "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
                 )
+                if categories:
+                    conn.executemany("INSERT OR REPLACE INTO categories VALUES (?, ?)", categories)
             self._pending.clear()
+            self._pending_categories.clear()
 
     def count(self) -> int:
         self.flush()

@@ -1,7 +1,8 @@
 """tracemend: trace LLM agents, find what the last change broke, propose and verify a fix, lock it in.
 
 The public surface is small: :func:`track`, :class:`Config`, :func:`configure`, :func:`flush`,
-:func:`update_current_span` and :func:`update_current_trace`. Importing tracemend imports neither
+:func:`update_current_span`, :func:`update_current_trace` and :func:`feedback` (a person's judgment of a
+trace, by the id :func:`current_trace_id` handed out). Importing tracemend imports neither
 pydantic nor any heavy library; :class:`Config` loads pydantic on first use, and the stages of the loop
 (litellm, opik, scipy, gitpython) load what they need when they run.
 """
@@ -14,6 +15,7 @@ from tracemend.capture import (
     configure,
     current_span_id,
     current_trace_id,
+    feedback,
     flush,
     shutdown,
     stats,
@@ -30,6 +32,7 @@ __all__ = [
     "configure",
     "current_span_id",
     "current_trace_id",
+    "feedback",
     "flush",
     "shutdown",
     "stats",

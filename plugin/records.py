@@ -146,7 +146,8 @@ class Trace(_Record):
 
 # --- analyzer ---------------------------------------------------------------------------------------
 
-SignatureKind = Literal["exception", "failed_assertion", "error_status"]
+# "judged_failure": an online judge failed the trace on a rule; "negative_feedback": a person said it was bad.
+SignatureKind = Literal["exception", "failed_assertion", "error_status", "judged_failure", "negative_feedback"]
 Verdict = Literal["regression", "new", "noise"]
 
 
@@ -163,6 +164,13 @@ class Signature(_Record):
     template: str
     # The per-message signature ids the corpus pass joined into this group (the id is its oldest member's).
     aliases: list[str] = Field(default_factory=list)
+    # Failures that raised nothing: the rule's (or the feedback's) name and the normalised failure category.
+    rule: str | None = None
+    category: str | None = None
+
+
+# What a finding's exposures count: every trace, or only the traces judged by its rule (or rated by people).
+Exposure = Literal["traces", "judged"]
 
 
 class Finding(_Record):
@@ -178,6 +186,53 @@ class Finding(_Record):
     example_trace_ids: list[str] = Field(default_factory=list)
     first_revision: str | None = None
     hourly_counts: list[int] = Field(default_factory=list)
+    exposure: Exposure = "traces"
+
+
+# --- scores: judgments of a trace that raise nothing -------------------------------------------------
+
+ScoreSource = Literal["judge", "feedback"]
+ScoreVerdict = Literal["pass", "fail", "unknown"]
+
+
+class Score(_Record):
+    """A judgment on a trace: an online judge's verdict on one rule, or a person's feedback.
+
+    A ``fail`` is a failure like an exception (the analyzer gives it a signature from ``name`` and
+    ``category``); ``unknown`` (the judge failed closed: an error, an unusable answer) never counts as one.
+    """
+
+    score_id: str
+    trace_id: str
+    # The span judged, for rules on span kinds; None: the trace's own input and output.
+    span_id: str | None = None
+    source: ScoreSource
+    # The rule's name (judge) or the feedback's name ("user", "thumbs", ...).
+    name: str
+    verdict: ScoreVerdict
+    # Feedback: the value given (1 good … 0 bad; below 0.5 is a failure). Judge: 1 pass, 0 fail, None unknown.
+    value: float | None = None
+    # A few words naming the kind of failure (the judge's answer; feedback when the app gives one).
+    category: str | None = None
+    # The judge's reasoning, or the person's reason.
+    reason: str = ""
+    # Judge only: the rule's assertion text and its digest (a changed rule is judged again), the model,
+    # what it cost, the samples and their votes (True = pass), and why it failed closed.
+    rule: str | None = None
+    rule_key: str | None = None
+    model: str | None = None
+    model_calls: int = 0
+    cache_hits: int = 0
+    cost: float = 0.0
+    samples: int = 1
+    votes: list[bool] = Field(default_factory=list)
+    scripted: bool = False
+    error: str | None = None
+    created_at: datetime
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict == "fail"
 
 
 # --- triage and diagnosis ---------------------------------------------------------------------------
@@ -430,6 +485,8 @@ class AssertionVerdict(_Record):
     # Why the verdict failed closed (judge error, unparseable answer, cache miss), if it did.
     error: str | None = None
     cached: bool = False
+    # A few words naming the kind of failure, when the judge was asked for one and the verdict failed.
+    category: str | None = None
 
 
 class JudgeVerdict(_Record):

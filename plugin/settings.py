@@ -34,7 +34,7 @@ GROUPS = {
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: str  # "str", "int", "float", "bool", "path", "list"
+    kind: str  # "str", "int", "float", "bool", "path", "list"; "rules": tables read by analyze.rules
     default: Any
     doc: str
     group: str
@@ -105,6 +105,13 @@ SETTINGS: tuple[Setting, ...] = (
     _s("verify_runs", "int", 3, "runs per input and revision when a sandbox rerun shows the agent is not "
        "deterministic (its outputs vary); the verdict then compares pass rates", "loop",
        env="TRACEMEND_VERIFY_RUNS"),
+    # --- the loop: online judging (docs/quality.md) ---
+    _s("rules", "rules", (), "online judging rules, as `[[tool.tracemend.rules]]` tables (name, assertion, "
+       "entry_points, span_kinds, sample_rate, max_calls_per_day, max_cost_per_day, samples, model)", "loop"),
+    _s("rules_file", "path", None, "a file of more judging rules (TOML `[[rules]]` or YAML `rules:`), relative "
+       "to the project root", "loop", env="TRACEMEND_RULES_FILE"),
+    _s("judge_daily_calls", "int", 1000, "model calls a judging rule may make per UTC day, when the rule sets "
+       "no `max_calls_per_day`", "loop", env="TRACEMEND_JUDGE_DAILY_CALLS"),
     # --- the regression suite ---
     _s("regressions", "path", "tests/regressions", "folder of regression-case files (`lock`, `test`, pytest)",
        "suite", env="TRACEMEND_REGRESSIONS"),
@@ -141,6 +148,8 @@ _warned: set[tuple[Path, str]] = set()
 
 def _convert(setting: Setting, value: Any, source: str) -> Any:
     kind = setting.kind
+    if kind == "rules":  # tables, validated by tracemend.analyze.rules
+        return value
     try:
         if kind == "bool":
             if isinstance(value, bool):

@@ -2,7 +2,9 @@
 
 ``signatures`` turns one failure into its fingerprint, ``gating`` decides from counts (numpy/scipy, loaded
 only when a gate runs), ``findings`` scans the store and builds :class:`~tracemend.records.Finding`
-records. Names are loaded on first use so that ``tracemend.analyze.signatures`` stays cheap to import.
+records. Failures that raise nothing: ``rules`` (online judging rules), ``evaluation`` (judge sampled
+traces, store the verdicts as scores), ``judged`` (failed scores as signatures, gated by the traces
+judged). Names are loaded on first use so that ``tracemend.analyze.signatures`` stays cheap to import.
 """
 
 from __future__ import annotations
@@ -22,6 +24,17 @@ _EXPORTS = {
     "find_deploy": "findings",
     "list_signatures": "findings",
     "planned_looks": "findings",
+    "Rule": "rules",
+    "load_rules": "rules",
+    "select_rules": "rules",
+    "Evaluation": "evaluation",
+    "RuleReport": "evaluation",
+    "aevaluate": "evaluation",
+    "evaluate": "evaluation",
+    "ajudge_trace": "evaluation",
+    "judge_trace": "evaluation",
+    "category_template": "judged",
+    "judged_signature": "judged",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tracemend.analyze import judged
 from tracemend.analyze.grouping import group_family
 from tracemend.analyze.signatures import SIGNATURE_VERSION, signature_from_dict
 from tracemend.errors import AnalyzeError
@@ -75,6 +76,7 @@ class Analysis:
     findings: list[Finding]
     signatures_seen: int
     complete: bool  # the whole window has passed
+    notes: list[str] = field(default_factory=list)  # what could not be gated, and why
 
     @property
     def flagged(self) -> list[Finding]:
@@ -93,6 +95,7 @@ class Analysis:
             "alpha": self.alpha,
             "signatures_seen": self.signatures_seen,
             "complete": self.complete,
+            "notes": self.notes,
             "findings": [f.model_dump(mode="json") for f in self.findings],
         }
 
@@ -232,8 +235,13 @@ def analyze(
             elapsed.total_seconds() / 3600,
             alpha=alpha,
         )
+    # Failures that raised nothing, each rule exposed to the traces it judged; one FDR over all of them.
+    groups = judged.scan(store, base_start, deploy, until, n_hours, n_win_hours, rev if canary else None, merge)
+    hours = elapsed.total_seconds() / 3600
+    parts = [g.gate(n_hours, traffic, window_traces, hours, fraction if canary else None) for g in groups]
+    result, *parts = gating.joint([result, *parts], alpha)
     verdicts = result.verdicts()
-    findings: list[Finding] = []
+    findings: list[Finding] = [f for g, part in zip(groups, parts, strict=True) for f in g.findings(part)]
     for i, key in enumerate(keys):
         acc = accs[key]
         if acc.window == 0:
@@ -267,8 +275,9 @@ def analyze(
         window_traces=window_traces,
         alpha=alpha,
         findings=findings,
-        signatures_seen=len(accs),
+        signatures_seen=len(accs) + sum(len(g.accs) for g in groups),
         complete=now >= window_end,
+        notes=[g.note for g in groups if g.note],
     )
 
 
@@ -445,6 +454,7 @@ class SignatureSummary:
     last_revision: str | None
     example_trace_ids: list[str]
     id_kind: str = "exception"
+    judged: int | None = None  # judged failures: the traces their rule (or feedback name) judged
 
 
 def list_signatures(
@@ -476,6 +486,10 @@ def list_signatures(
     summaries = list(rows.values())
     if merge:
         summaries = _merge_summaries(summaries)
+    for j in judged.list_judged(store, since=since, until=until):
+        first, last = from_us(j.first_us), from_us(j.last_us)
+        summaries.append(SignatureSummary(j.signature, j.count, first, last, j.first_revision,
+                                          j.last_revision, j.example_trace_ids, j.signature.kind, j.judged))
     summaries.sort(key=lambda r: (-r.count, r.first_seen))
     return summaries
 

@@ -220,6 +220,20 @@ def gate_counts(
     return GateResult(mean, p, q, flags, new)
 
 
+def joint(results: list[GateResult], alpha: float = ALPHA) -> list[GateResult]:
+    """One Benjamini–Hochberg pass over the signatures of several gates of one deploy (exceptions exposed
+    to traffic, each judging rule exposed to the traces it judged): the false-discovery budget is shared by
+    every signature the deploy is tested on, whatever its exposure. One gate alone is left as it was."""
+    p = np.concatenate([r.p_value for r in results]) if results else np.zeros(0)
+    q = bh_qvalues(p)
+    out, offset = [], 0
+    for r in results:
+        part = q[offset : offset + len(r.p_value)]
+        offset += len(r.p_value)
+        out.append(GateResult(r.expected, r.p_value, part, part <= alpha, r.new))
+    return out
+
+
 # --- the harness protocols (gate_bench.py) ----------------------------------------------------------
 
 

@@ -4,7 +4,8 @@
 person named rather than from a deploy's gated findings. The counts are by revision: the window is the
 newest revision the signature failed on, the baseline every revision deployed before it. There is no
 statistical test: the verdict is "new" when the baseline has no such failure, else "regression", and the
-p- and q-values are 1.
+p- and q-values are 1. A trace that raised nothing but failed a judge (or got negative feedback), and a
+judged signature, get the same kind of finding, with the traces judged as exposure.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 
 from tracemend.analyze.findings import signed_failures
+from tracemend.analyze.judged import judged_finding
 from tracemend.analyze.migrate import resolve_signature
 from tracemend.analyze.signatures import signature_of
 from tracemend.errors import AnalyzeError
@@ -31,7 +33,10 @@ def finding_from_store(store: TraceSource, *, trace_id: str | None = None, signa
         if first is None:
             raise AnalyzeError(f"no trace {trace_id!r} in {where(store)}")
         if first.status == "ok":
-            raise AnalyzeError(f"trace {first.trace_id[:12]} did not fail (status ok)")
+            quality = judged_finding(store, trace_id=first.trace_id)
+            if quality is not None:
+                return quality
+            raise AnalyzeError(f"trace {first.trace_id[:12]} did not fail (status ok, no failed score)")
         wanted = signature_of(first).signature_id
     elif signature:
         wanted = signature.strip().lower()
@@ -40,6 +45,9 @@ def finding_from_store(store: TraceSource, *, trace_id: str | None = None, signa
 
     resolved = resolve_signature(store, wanted)
     if resolved is None:
+        quality = judged_finding(store, signature=wanted)
+        if quality is not None:
+            return quality
         raise AnalyzeError(f"no failing trace with signature {wanted!r}")
     sig = resolved.group.signature
     members = resolved.members

@@ -2,8 +2,9 @@
 
 Modules: ``state`` (the process-wide recorder state; standard library only), ``decorator`` (``track``),
 ``context`` (``update_current_*``, ``current_*_id``), ``control`` (``configure``, ``flush``, ``stats``,
-``reset_recorder``), ``writer`` (the background thread's work), ``encode`` / ``redact`` / ``errorinfo`` /
-``config`` (turning what was recorded into stored data), ``opik_tap`` (``@opik.track`` traces in).
+``reset_recorder``), ``feedback`` (a person's score of a trace, written by a thread of its own), ``writer``
+(the background thread's work), ``encode`` / ``redact`` / ``errorinfo`` / ``config`` (turning what was
+recorded into stored data), ``opik_tap`` (``@opik.track`` traces in).
 """
 
 from __future__ import annotations
@@ -18,4 +19,5 @@ from tracemend.capture.control import flush as flush
 from tracemend.capture.control import shutdown as shutdown
 from tracemend.capture.control import stats as stats
 from tracemend.capture.decorator import track as track
+from tracemend.capture.feedback import feedback as feedback
 from tracemend.capture.state import add_config_type as add_config_type

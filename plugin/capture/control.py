@@ -57,6 +57,10 @@ def flush() -> int:
     """Write every finished span to the store now (also done at exit). Returns how many were written."""
     # Nothing was ever recorded: do not load the writer. Otherwise a batch may be in flight on the
     # writer thread even when the queue is empty, and flush waits for it.
+    if "tracemend.capture.feedback" in sys.modules:
+        from tracemend.capture.feedback import flush_feedback
+
+        flush_feedback()
     if not STATE.queue and not STATE.started:
         return 0
     from tracemend.capture.writer import flush as _flush
@@ -66,6 +70,10 @@ def flush() -> int:
 
 def shutdown() -> None:
     """Flush and close the store connection (a later traced call opens it again)."""
+    if "tracemend.capture.feedback" in sys.modules:
+        from tracemend.capture.feedback import close_feedback
+
+        close_feedback()
     from tracemend.capture.writer import shutdown as _shutdown
 
     _shutdown()

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Command modules, in help order. Each defines register(app: typer.Typer) -> None.
-COMMAND_MODULES = ("traces", "analyze", "regress", "rerun", "diagnose", "heal", "export", "demo")
+COMMAND_MODULES = ("traces", "analyze", "quality", "regress", "rerun", "diagnose", "heal", "export", "demo")
 
 
 def version() -> str:

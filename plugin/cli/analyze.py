@@ -29,8 +29,9 @@ from tracemend.cli._common import (
 from tracemend.cli.errors import reports_errors
 from tracemend.cli.output import Table
 from tracemend.cli.render import plain_table
-from tracemend.cli.source_option import SOURCE_OPTION, trace_source
+from tracemend.cli.source_option import SOURCE_OPTION, source_spec, trace_source
 from tracemend.errors import CouldNotFinish, StoreError
+from tracemend.store import Store
 
 _BARS = " ▁▂▃▄▅▆▇█"
 _VERDICT_STYLE = {"regression": "bold red", "new": "bold magenta", "noise": "dim"}
@@ -53,13 +54,14 @@ def _when(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _signature_cell(sig) -> Text:  # sig: Signature
+def _signature_cell(sig, note: str = "") -> Text:  # sig: Signature
     """Exception types @ frame on the first line, the whole message template under it (plain text: a
     template is data, never markup)."""
     cell = Text()
     cell.append(" ← ".join(t.rsplit(".", 1)[-1] for t in sig.exception_types) or sig.kind, style="bold")
     if sig.frame:
         cell.append(f" @ {sig.frame}")
+    cell.append(note)
     cell.append("\n" + (sig.template or "(no message)"))
     return cell
 
@@ -75,9 +77,16 @@ def _table(result: Analysis, limit: int) -> Table:
     for finding in result.findings[:limit]:
         sig = finding.signature
         spark = sparkline(finding.hourly_counts[:hours]) + "│" + sparkline(finding.hourly_counts[hours:], 4)
+        note = ""
+        if finding.exposure == "judged":
+            # A failure that raised nothing: its rate is per trace judged, not per trace recorded.
+            note = (
+                f" · {finding.window_count} of {finding.window_exposure} judged "
+                f"(baseline {finding.baseline_count} of {finding.baseline_exposure})"
+            )
         table.add_row(
             Text(finding.verdict, style=_VERDICT_STYLE[finding.verdict]),
-            _signature_cell(sig),
+            _signature_cell(sig, note),
             f"{finding.baseline_count / max(1, result.baseline_hours):.2f}",
             str(finding.window_count),
             f"{finding.expected:.2f}",
@@ -100,6 +109,8 @@ def print_analysis(result: Analysis, limit: int) -> None:
         f"baseline {_when(result.baseline_start)} → {_when(result.deploy_time)}: {result.baseline_traces:,} traces"
     )
     console.line(f"window   {state}: {result.window_traces:,} traces")
+    for note in result.notes:
+        console.line(Text("note", style="yellow"), f": {note}")
     if not result.findings:
         console.print("[green]No failing traces in the window.[/]")
         return
@@ -180,6 +191,9 @@ def watch(
     alpha: float = typer.Option(
         ALPHA, "--alpha", min=1e-6, max=0.5, help="False discovery rate over all looks."
     ),
+    evaluate: bool = typer.Option(
+        False, "--evaluate", help="Before each look, judge the window's new traces with the judging rules."
+    ),
     db: Path | None = DB_OPTION,
     source: str | None = SOURCE_OPTION,
 ) -> None:
@@ -191,12 +205,21 @@ def watch(
     if step <= timedelta(0):
         raise typer.BadParameter("--interval must be positive")
     limit_s = parse_duration(max_wait).total_seconds() if max_wait else None
+    if evaluate and source_spec(source, db) is not None:
+        raise typer.BadParameter("--evaluate judges traces in the local store; it does not take --source")
+    judge = (lambda: _judge_window(db, period)) if evaluate else None
     with trace_source(source, db) as traces:
-        _watch(traces, period, step, limit_s, alpha, revision)
+        _watch(traces, period, step, limit_s, alpha, revision, judge)
 
 
 def _watch(
-    traces: Any, period: dict[str, Any], step: timedelta, limit_s: float | None, alpha: float, revision: str | None
+    traces: Any,
+    period: dict[str, Any],
+    step: timedelta,
+    limit_s: float | None,
+    alpha: float,
+    revision: str | None,
+    judge: Any = None,
 ) -> None:
     looks = planned_looks(
         traces, window=period["window"], interval=step, since=period["since"], revision=revision
@@ -206,6 +229,8 @@ def _watch(
     look = 0
     while True:
         look += 1
+        if judge is not None:
+            judge()
         try:
             result = _run(traces, period, per_look)
         except StoreError as exc:
@@ -245,6 +270,19 @@ def _wait(seconds: float, what: str) -> None:
             time.sleep(min(1.0, left))
 
 
+def _judge_window(db: Path | None, period: dict[str, Any]) -> None:
+    """``watch --evaluate``: judge the window's traces not judged yet, within each rule's budget."""
+    from tracemend.analyze import find_deploy
+    from tracemend.cli.quality import cost_line, run_evaluation
+
+    with Store(db, create=False) as store:
+        start = period["since"] or find_deploy(store, period["revision"])[1]
+    result = run_evaluation(db, since=start, until=start + period["window"], quiet=True)
+    judged = sum(r.judged_traces for r in result.rules)
+    failed = sum(r.failed for r in result.rules)
+    console.print(f"judged {judged} new trace(s), {failed} failed; " + cost_line(result).split(None, 1)[1])
+
+
 def signatures(
     since: str | None = since_option("Only failures after this time (ISO or a duration ago)."),
     limit: int = limit_option(50, "Rows to show."),
@@ -268,6 +306,7 @@ def signatures(
                         "first_revision": row.first_revision,
                         "last_revision": row.last_revision,
                         "example_trace_ids": row.example_trace_ids,
+                        "judged": row.judged,
                     }
                 )
             )
@@ -283,7 +322,8 @@ def signatures(
             sig.signature_id[:10],
             Text(" ← ".join(sig.exception_types) + (f" @ {sig.frame}" if sig.frame else "")),
             Text(sig.template or "(no message)"),
-            str(row.count),
+            # A judged failure's count is out of the traces its rule (or feedback name) judged.
+            str(row.count) + (f" of {row.judged} judged" if row.judged is not None else ""),
             _when(row.first_seen),
             _when(row.last_seen),
             (row.first_revision or "—")[:10],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,9 @@ def traces(
     meta: list[str] = typer.Option(
         [], "--meta", help="Only traces whose metadata key holds this value, as key=value (repeatable)."
     ),
+    score: str | None = typer.Option(
+        None, "--score", help="Only traces with this score: NAME, NAME=VERDICT or *=VERDICT (pass, fail, unknown)."
+    ),
     limit: int = limit_option(20, "At most this many, newest first."),
     totals: bool | None = typer.Option(
         None,
@@ -78,6 +82,8 @@ def traces(
     source: str | None = SOURCE_OPTION,
 ) -> None:
     """List recorded traces, newest first, with the tokens and cost of all that match."""
+    from tracemend.cli.quality import parse_score_filter
+
     query: dict[str, Any] = {
         "since": parse_time(since) if since else None,
         "until": parse_time(until) if until else None,
@@ -88,14 +94,15 @@ def traces(
         "user": user,
         "tags": tags or None,
         "meta": parse_meta(meta) or None,
+        "score": parse_score_filter(score) if score else None,
     }
     with trace_source(source, db) as opened:
         local = getattr(opened, "store", None)  # the local store: the filters and totals below are its own
         if local is None:
-            given = [f"--{k}" for k in ("session", "user", "tags", "meta") if query[k]]
+            given = [f"--{k}" for k in ("session", "user", "tags", "meta", "score") if query[k]]
             if given:
                 raise ConfigError(f"{', '.join(given)}: only the local store filters on these")
-            query = {k: v for k, v in query.items() if k not in ("session", "user", "tags", "meta")}
+            query = {k: v for k, v in query.items() if k not in ("session", "user", "tags", "meta", "score")}
         store = opened
         found = list(store.iter_traces(**query, limit=limit, newest_first=True))
         if as_json:
@@ -128,17 +135,28 @@ def show(
     db: Path | None = DB_OPTION,
     source: str | None = SOURCE_OPTION,
 ) -> None:
-    """Show one trace: input, config, output, spans (model, tokens, cost, duration), error.
+    """Show one trace: input, config, output, spans (model, tokens, cost, duration), error, and its scores.
 
     The config is printed once, under the input; durations below a millisecond are in µs."""
+    from tracemend.cli.quality import score_lines
+
     with trace_source(source, db) as store:
         trace = store.get_trace(trace_id)
         if trace is None:
             raise SelectionError(f"no trace with id {trace_id!r} in {where(store)}")
+        local = getattr(store, "store", None)  # scores live in the local store
+        scores = local.scores_of(trace.trace_id) if local is not None else []
     if as_json:
-        typer.echo(trace.model_dump_json(indent=2))
+        # The trace record, with its scores (judges' verdicts, feedback) under "scores".
+        body = trace.model_dump(mode="json")
+        body["scores"] = [s.model_dump(mode="json") for s in scores]
+        typer.echo(json.dumps(body, indent=2))
     else:
         render.print_trace(console, trace)
+        if scores:
+            console.print("[bold]scores[/]")
+            for line in score_lines(scores):
+                console.print(line, soft_wrap=True)
 
 
 @reports_errors

@@ -1,6 +1,7 @@
 """The embedded trace store: one SQLite file in WAL mode, safe for several writing processes.
 
-Modules: ``sqlite`` (the :class:`Store`), ``source`` (the trace source every stage reads through: the
+Modules: ``sqlite`` (the :class:`Store`), ``scores`` (judges' verdicts, people's
+feedback, what judging cost), ``source`` (the trace source every stage reads through: the
 local store, or ``phoenix``/``opik_source`` on a server, with ``openinference`` and ``tracebacks`` mapping
 their spans; ``remote`` what the servers share), ``schema`` (migrations; refusing foreign, corrupt or newer
 files), ``parse`` (reading rows back, damaged ones skipped), ``rows`` (row tuples and microsecond times),
@@ -15,6 +16,7 @@ from tracemend.store.parse import DamagedRow
 from tracemend.store.paths import resolve_db_path
 from tracemend.store.rows import TraceRow, UsageRow, WriterStats, from_us, to_us, trace_to_rows
 from tracemend.store.schema import APPLICATION_ID, SCHEMA_VERSION
+from tracemend.store.scores import JudgeUsage, ScoreRow, utc_day
 from tracemend.store.source import LocalSource, TraceSource, open_source, where
 from tracemend.store.sqlite import Store
 
@@ -23,6 +25,8 @@ __all__ = [
     "DamagedRow",
     "LocalSource",
     "SCHEMA_VERSION",
+    "JudgeUsage",
+    "ScoreRow",
     "Store",
     "StoreError",
     "TraceSource",
@@ -36,4 +40,5 @@ __all__ = [
     "to_us",
     "trace_to_rows",
     "where",
+    "utc_day",
 ]

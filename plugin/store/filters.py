@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from tracemend.store.rows import to_us
+from tracemend.store.scores import score_clause
 
 
 class TraceFilter(TypedDict, total=False):
@@ -30,6 +31,8 @@ class TraceFilter(TypedDict, total=False):
     tags: Sequence[str] | None
     # Top-level metadata keys and the values they must hold ("7" matches 7 and "7"; "true" matches true).
     meta: Mapping[str, str] | None
+    # (name, verdict): traces with a score of that name and verdict; None in either place matches any.
+    score: tuple[str | None, str | None] | None
 
 
 def metadata_path(key: str) -> str:
@@ -61,6 +64,7 @@ def where(
     user: str | None = None,
     tags: Sequence[str] | None = None,
     meta: Mapping[str, str] | None = None,
+    score: tuple[str | None, str | None] | None = None,
 ) -> tuple[str, list[Any]]:
     """A WHERE clause and its parameters; ``since`` and ``until``, when given, are the first two."""
     clauses: list[str] = []
@@ -95,4 +99,8 @@ def where(
         path = metadata_path(key)
         clauses.append("(json_extract(body, ?) = ? OR json_extract(body, ?) = ?)")
         params.extend((path, value, path, _scalar(value)))
+    if score is not None:
+        clause, score_params = score_clause(*score)
+        clauses.append(clause)
+        params.extend(score_params)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params

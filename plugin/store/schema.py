@@ -68,6 +68,35 @@ MIGRATIONS: list[str] = [
         dropped     INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 2: scores (online judges' verdicts, people's feedback) and the judges' spending per rule and day.
+    """
+    CREATE TABLE scores (
+        score_id    TEXT PRIMARY KEY,
+        trace_id    TEXT NOT NULL,
+        span_id     TEXT,
+        source      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        rule_key    TEXT,
+        verdict     TEXT NOT NULL,
+        category    TEXT,
+        created_us  INTEGER NOT NULL,
+        model_calls INTEGER NOT NULL DEFAULT 0,
+        cost        REAL NOT NULL DEFAULT 0,
+        body        TEXT NOT NULL
+    );
+    CREATE INDEX scores_trace ON scores(trace_id, source, name, rule_key);
+    CREATE INDEX scores_name ON scores(source, name, verdict);
+    CREATE TABLE judge_usage (
+        day           TEXT NOT NULL,
+        rule          TEXT NOT NULL,
+        judged        INTEGER NOT NULL DEFAULT 0,
+        model_calls   INTEGER NOT NULL DEFAULT 0,
+        cache_hits    INTEGER NOT NULL DEFAULT 0,
+        cost          REAL NOT NULL DEFAULT 0,
+        max_call_cost REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, rule)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -30,6 +30,7 @@ from tracemend.store.schema import (
     migrate,
     retry_busy,
 )
+from tracemend.store.scores import ScoreMethods
 
 _SQLITE_READONLY, _SQLITE_CANTOPEN = 8, 14
 CACHE_KIB = 32 * 1024
@@ -40,7 +41,7 @@ def _cannot_write(exc: sqlite3.Error) -> bool:
     return code in (_SQLITE_READONLY, _SQLITE_CANTOPEN) or "readonly" in str(exc)
 
 
-class Store:
+class Store(ScoreMethods):
     """A connection to one store file. Thread-safe; open one per process (connections do not survive fork).
 
     A store the process cannot write (a read-only file, folder or mount) opens read-only: reads work,
