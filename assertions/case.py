@@ -190,7 +190,11 @@ def case_to_data(case: RegressionCase) -> dict[str, Any]:
     for key in ("marks", "checks", "assertions"):
         if not data.get(key):
             data.pop(key, None)
-    data["provenance"] = {k: v for k, v in data.get("provenance", {}).items() if v is not None}
+    data["provenance"] = {
+        k: ({a: b for a, b in v.items() if b is not None} if isinstance(v, dict) else v)
+        for k, v in data.get("provenance", {}).items()
+        if v is not None
+    }
     if not data["provenance"]:
         data.pop("provenance")
     return data

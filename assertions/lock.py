@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tracemend.assertions.case import DEFAULT_DIR, write_case
-from tracemend.records import Check, CodeVersion, Finding, Proposal, Provenance, RegressionCase, Trace
+from tracemend.records import (
+    Check,
+    CodeVersion,
+    Finding,
+    JudgedFailure,
+    Proposal,
+    Provenance,
+    RegressionCase,
+    Trace,
+)
 
 # For a fix whose diagnosis suggested no assertion.
 DEFAULT_ASSERTION = "The reply answers the customer's request without reporting an internal error."
@@ -29,16 +38,20 @@ def case_from_trace(
     fixed_in_commit: str | None = None,
     signature_id: str | None = None,
     locked_at: datetime | None = None,
+    judged: JudgedFailure | None = None,
 ) -> RegressionCase:
     """A case that reruns a stored trace's call with its recorded input and config.
 
     With a ``finding`` (a failure being locked), the case guards its signature and, unless ``checks``
     are given, checks that its exception is not raised; with a ``proposal`` (its fix), the assertions
-    default to the ones the diagnosis suggested.
+    default to the ones the diagnosis suggested. A failure that raised nothing (``judged``: the rule's
+    failed verdict, or feedback) is guarded by its assertion instead, recorded in the provenance.
     """
+    if not assertions and judged is not None:
+        assertions = [judged.assertion]
     if not assertions and proposal is not None:
         assertions = proposal.suggested_assertions or [DEFAULT_ASSERTION]
-    if not checks and finding is not None:
+    if not checks and finding is not None and judged is None:
         checks = [Check(kind="not_raises", value=t) for t in finding.signature.exception_types[:1]]
     if signature_id is None and finding is not None:
         signature_id = finding.signature.signature_id
@@ -61,6 +74,7 @@ def case_from_trace(
             signature_id=signature_id,
             fixed_in_commit=fixed_in_commit,
             locked_at=locked_at or datetime.now(UTC),
+            judged=judged,
         ),
     )
 

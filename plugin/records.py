@@ -380,6 +380,11 @@ class Comparison(_Record):
     head_revision: str | None = None
     # The most runs any input had in one tree (1 unless outputs varied; see ``verify_runs``).
     runs: int = 1
+    # A judged failure's verification: the rule (or feedback name) every output was judged by, and what
+    # judging the reruns cost (model calls counted by the judge; cache hits cost none).
+    judged_by: str | None = None
+    judge_calls: int = 0
+    judge_cache_hits: int = 0
 
     @property
     def three_way(self) -> bool:
@@ -443,11 +448,29 @@ class Check(_Record):
     value: Any = None
 
 
+class JudgedFailure(_Record):
+    """The judged failure a case was locked from: a rule's failed verdict (or a person's negative feedback)
+    on the source trace, and the assertion the case checks for it."""
+
+    source: ScoreSource
+    # The rule's name (judge) or the feedback's name.
+    name: str
+    # The rule's assertion, or the feedback's reason rewritten as an assertion.
+    assertion: str
+    category: str | None = None
+    score_id: str | None = None
+    verdict: ScoreVerdict = "fail"
+    # The judge model of the verdict (None for feedback).
+    model: str | None = None
+
+
 class Provenance(_Record):
     source_trace_id: str | None = None
     signature_id: str | None = None
     fixed_in_commit: str | None = None
     locked_at: datetime | None = None
+    # A failure that raised nothing: the judged failure the case guards against.
+    judged: JudgedFailure | None = None
 
 
 class RegressionCase(_Record):

@@ -105,6 +105,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("verify_runs", "int", 3, "runs per input and revision when a sandbox rerun shows the agent is not "
        "deterministic (its outputs vary); the verdict then compares pass rates", "loop",
        env="TRACEMEND_VERIFY_RUNS"),
+    _s("verify_judged_runs", "int", 5, "runs per failing input and revision when the sandbox verifies a judged "
+       "failure (each output judged by the rule); the verdict compares pass rates", "loop",
+       env="TRACEMEND_VERIFY_JUDGED_RUNS"),
     # --- the loop: online judging (docs/quality.md) ---
     _s("rules", "rules", (), "online judging rules, as `[[tool.tracemend.rules]]` tables (name, assertion, "
        "entry_points, span_kinds, sample_rate, max_calls_per_day, max_cost_per_day, samples, model)", "loop"),

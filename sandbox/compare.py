@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,11 +36,13 @@ __all__ = [
     "Passed",
     "compare",
     "output_diff",
+    "pooled",
     "rerun_passed",
     "shown",
     "span_tree",
     "span_tree_diff",
     "tally",
+    "wilson",
 ]
 
 _FAILED = ("error", "failed_assertion", "timeout", "crashed", "setup_error")
@@ -84,6 +87,25 @@ Passed = Callable[[RerunResult], bool]
 def rerun_passed(result: RerunResult) -> bool:
     """The default predicate: the call returned (no error, timeout, crash or setup error)."""
     return result.status not in _FAILED
+
+
+def wilson(passed: int, runs: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a pass rate (95 % with the default ``z``): honest at 0/n and n/n, where
+    the normal approximation collapses to a point."""
+    if runs <= 0:
+        return 0.0, 1.0
+    p = passed / runs
+    denom = 1 + z * z / runs
+    centre = (p + z * z / (2 * runs)) / denom
+    half = z * math.sqrt(p * (1 - p) / runs + z * z / (4 * runs * runs)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def pooled(tallies: Sequence[Tally | None]) -> Tally:
+    """The runs of several inputs in one tree as one tally (the regression's pass rate in that tree)."""
+    return Tally(
+        runs=sum(t.runs for t in tallies if t is not None), passed=sum(t.passed for t in tallies if t is not None)
+    )
 
 
 def tally(results: Sequence[RerunResult], passed: Passed = rerun_passed) -> Tally:

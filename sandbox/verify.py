@@ -88,13 +88,16 @@ def verify_change(
     progress: bool | Callable[[RerunResult], None] = False,
     runs: int | None = None,
     passed: Passed = rerun_passed,
+    repeat_failing: bool = False,
 ) -> Verification:
     """Apply ``change`` (a unified diff, SEARCH/REPLACE text, or edits; None/empty for a what-if with
     ``config_overrides`` only) at ``rev`` and rerun ``failing`` and ``passing`` traces without and with it,
     and at ``prior_rev`` (the revision before the suspect change) when given.
 
     ``runs`` (default: the ``verify_runs`` setting) is how often an input that shows variation runs per
-    tree; ``passed`` decides whether one run passed (default: it returned without raising).
+    tree; ``passed`` decides whether one run passed (default: it returned without raising). With
+    ``repeat_failing`` every failing input runs ``runs`` times per tree whatever it showed (a judge's
+    verdict is a rate over outputs, not one run's).
 
     Raises ChangeRejected for a hostile or invalid change (before anything runs), SandboxError when
     ``repo`` is not a git repository or a revision is unknown, and ReplayError when the inputs cannot be
@@ -150,9 +153,12 @@ def verify_change(
         if config_overrides:
             _harness_failures(results["after"], by_id, "with the config overrides")
         commits = {base: results["before"], **({prior: results["prior"]} if prior else {})}
-        again = [t for t in traces if t.trace_id in _varying(traces, commits, passed)]
-        for _ in range(n_runs - 1 if again else 0):
-            for name, more in run(again).items():
+        varying = _varying(traces, commits, passed)
+        failing_ids = {t.trace_id for t in failing} if repeat_failing else set()
+        again = [t for t in traces if t.trace_id in varying or t.trace_id in failing_ids]
+        if again and n_runs > 1:
+            # One batch per tree for all the repeats: the parallel slots stay busy between rounds.
+            for name, more in run(again * (n_runs - 1)).items():
                 results[name].extend(more)
     comparison = compare(
         results["before"],

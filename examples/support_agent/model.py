@@ -1,5 +1,9 @@
 """The agent's model steps. ``model="offline"`` answers with a deterministic keyword policy (scripted);
-any other model id is a litellm model, called through tracemend's model-access layer."""
+any other model id is a litellm model, called through tracemend's model-access layer.
+
+The offline reply step stands in for a model following its instructions (``prompts.REPLY_PROMPT``): it keeps
+to the refund policy's decision only while the prompt tells it to, as a real model drifts when a prompt edit
+drops a rule (``tracemend demo --scenario quality`` deploys such an edit)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import re
 import tracemend
 
 from .config import SupportConfig
+from .prompts import REPLY_PROMPT
 
 ORDER_ID = re.compile(r"#?\b([A-Za-z]\d{4})\b")
 
@@ -49,6 +54,11 @@ def plan(message: str, config: SupportConfig) -> dict[str, object]:
     return json.loads(response.content or "{}")
 
 
+def keeps_to_policy(prompt: str) -> bool:
+    """Whether the offline model's instructions tell it to follow the refund policy's decision."""
+    return "refund policy" in prompt.lower()
+
+
 @tracemend.track(kind="llm", name="compose")
 def compose(intent: str, facts: dict[str, object], config: SupportConfig) -> str:
     """The reply to the customer from the facts the tools returned."""
@@ -59,6 +69,16 @@ def compose(intent: str, facts: dict[str, object], config: SupportConfig) -> str
             reply = (
                 f"Good news: order {facts['order_id']} is {facts['reason']} ({facts['window_days']} days), "
                 "so you can return it for a full refund from your order page."
+            )
+        elif (
+            config.model == "offline"
+            and not keeps_to_policy(REPLY_PROMPT)
+            and facts["reason"] == "outside the refund window"
+        ):
+            # Without the rule in its prompt, the offline model is "generous" past the window.
+            reply = (
+                f"Good news: order {facts['order_id']} is outside the refund window ({facts['window_days']} "
+                "days), but we will make it right: you can return it for a full refund from your order page."
             )
         else:
             reply = (

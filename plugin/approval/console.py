@@ -79,11 +79,37 @@ def _errors(comparison: Comparison) -> Text | None:
             result, tally = getattr(item, side), getattr(item, runs)
             if result is None or tally is None or tally.passes or result.status == "setup_error":
                 continue
-            kind = result.error.type.rsplit(".", 1)[-1] if result.error else result.status
+            if result.error:
+                kind = result.error.type.rsplit(".", 1)[-1]
+            elif comparison.judged_by and result.status == "ok":
+                kind = f"judged fail by {comparison.judged_by}"
+            else:
+                kind = result.status
             counts[kind] = counts.get(kind, 0) + 1
         shown = ", ".join(f"{k} ×{n}" for k, n in sorted(counts.items())) or "none"
         parts.append(f"{label} {shown}")
     return Text(clean("errors: " + "; ".join(parts)), style="dim")
+
+
+def rate_text(tally: Tally) -> str:
+    """``0/15 (0–20%)``: a pass count and its 95 % Wilson interval."""
+    from tracemend.sandbox.compare import wilson
+
+    low, high = wilson(tally.passed, tally.runs)
+    return f"{tally.passed}/{tally.runs} ({low * 100:.0f}–{high * 100:.0f}%)"
+
+
+def judged_rates(comparison: Comparison) -> str:
+    """The regression's judged pass rate in each tree: ``pass rate before change 15/15 (80–100 %), at
+    head 0/15 (0–20 %), with fix 15/15 (80–100 %)`` (the failing inputs' runs pooled per tree)."""
+    from tracemend.sandbox.compare import pooled
+
+    items = comparison.regression or [i for i in comparison.items if i.was_failing]
+    columns = [("before change", "prior_runs")] if comparison.three_way else []
+    columns += [("at head" if comparison.three_way else "before", "before_runs")]
+    columns += [("with fix" if comparison.three_way else "after", "after_runs")]
+    rates = [f"{label} {rate_text(pooled([getattr(i, side) for i in items]))}" for label, side in columns]
+    return "judged pass rate: " + ", ".join(rates)
 
 
 def render_comparison(comparison: Comparison | None) -> Table | Text | Group:
@@ -121,7 +147,18 @@ def render_comparison(comparison: Comparison | None) -> Table | Text | Group:
         prior = comparison.prior_revision[:10] if comparison.prior_revision else "?"
         head = comparison.head_revision[:10] if comparison.head_revision else "?"
         varied = f"; inputs whose outputs vary ran {runs} times in each" if runs > 1 else ""
+        if comparison.judged_by:
+            varied = f"; each failing input ran {runs} times in each"
         notes.append(Text(f"before change = {prior}, at head = {head}{varied}", style="dim"))
+    if comparison.judged_by:
+        notes.append(Text(clean(judged_rates(comparison)), style="bold"))
+        notes.append(
+            Text(
+                f"every output judged by {clean(comparison.judged_by)}: {comparison.judge_calls} judge "
+                f"call(s), {comparison.judge_cache_hits} cache hit(s); intervals: 95% Wilson",
+                style="dim",
+            )
+        )
     old = comparison.pre_existing
     if old:
         notes.append(

@@ -142,6 +142,10 @@ def sandbox_line(comparison: Any) -> str:
     text = f"{len(regression)} regression input(s), {fixed} fixed"
     if comparison.three_way:
         text += f"; {len(comparison.pre_existing)} pre-existing failure(s) set apart"
+    if comparison.judged_by:
+        from tracemend.approval.console import judged_rates
+
+        return text + f"; {judged_rates(comparison)}"
     if comparison.runs > 1:
         text += f"; up to {comparison.runs} runs per input"
     return text

@@ -32,6 +32,7 @@ __all__ = [
     "adiagnose",
     "diagnose",
     "example_script",
+    "quality_script",
     "render_trace",
     "verify_proposal",
 ]
@@ -42,3 +43,11 @@ def example_script() -> str:
     from pathlib import Path
 
     return "scripted:" + str(Path(__file__).with_name("support_agent_scripted.yaml"))
+
+
+def quality_script() -> str:
+    """``scripted:<path>`` of the recorded answers for ``tracemend demo --scenario quality`` (a prompt edit
+    that makes the example agent promise refunds past the refund window: no exception, a judge's finding)."""
+    from pathlib import Path
+
+    return "scripted:" + str(Path(__file__).with_name("support_agent_quality_scripted.yaml"))

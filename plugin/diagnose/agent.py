@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tracemend.diagnose.judged import JudgedContext, judged_passed, judged_text
 from tracemend.diagnose.tools import TOOL_SPECS, RepoTools, render_trace
 from tracemend.errors import DiagnoseError
 from tracemend.records import Diagnosis, Proposal, Trace, Verification
@@ -42,6 +43,10 @@ class DiagnoseRequest:
     # The revision before the suspect change: failing inputs also rerun there, so that failures that
     # predate the change are set apart from the regression (three-way verification).
     prior_rev: str | None = None
+    # A failure that raised nothing (diagnose/judged.py): the rule, the verdicts; verification judges.
+    judged: JudgedContext | None = None
+    # Runs per failing input and tree when verification judges (None: the verify_judged_runs setting).
+    judged_runs: int | None = None
 
 
 SYSTEM_PROMPT = """You are a careful software engineer diagnosing a failure of an LLM agent in production.
@@ -61,7 +66,9 @@ def _task_text(req: DiagnoseRequest) -> str:
     parts: list[str] = []
     if req.signature_text:
         parts.append(f"Failure signature {req.signature_id or ''}: {req.signature_text}")
-    if req.failing:
+    if req.judged is not None and req.failing:
+        parts.append(judged_text(req.judged, req.failing, render_trace))
+    elif req.failing:
         parts.append(
             "Failing traces: "
             + ", ".join(t.trace_id[:12] for t in req.failing)
@@ -284,6 +291,7 @@ class Agent:
             from tracemend.sandbox import SandboxError
 
             req = self.req
+            judging = self._judging()
             try:
                 verification = verify_proposal(
                     req.repo,
@@ -293,16 +301,43 @@ class Agent:
                     rev=req.rev,
                     timeout=req.rerun_timeout,
                     prior_rev=req.prior_rev,
+                    **judging,
                 )
             except (SandboxError, ChangeRejected) as exc:
                 # The edit applied in our own sandbox; a failure to rerun is reported, not fatal.
                 self._note(f"sandbox rerun failed: {exc}")
                 verification = None
+            finally:
+                if "passed" in judging:
+                    judging["passed"].close()
             proposal.comparison = verification.comparison if verification is not None else None
+            hook = judging.get("passed")
+            if proposal.comparison is not None and hook is not None:
+                proposal.comparison.judged_by = hook.name
+                proposal.comparison.judge_calls = hook.model_calls
+                proposal.comparison.judge_cache_hits = hook.cache_hits
+                self._note(
+                    f"sandbox judged {hook.judged} output(s) by {hook.name}: {hook.model_calls} judge "
+                    f"call(s), {hook.cache_hits} cache hit(s)"
+                )
             if proposal.comparison is not None:
                 self._note(f"sandbox rerun verdict: {proposal.comparison.verdict}")
         self.result.proposal = proposal
         return None
+
+
+    def _judging(self) -> dict[str, Any]:
+        """For a judged failure: verification judges each output by the rule, ``runs`` times per input."""
+        req = self.req
+        if req.judged is None:
+            return {}
+        from tracemend import settings
+        from tracemend.assertions.cache import DEFAULT_CACHE_PATH
+
+        runs = req.judged_runs or max(1, int(settings.get("verify_judged_runs", root=req.repo)))
+        cache = settings.path("judge_cache", root=req.repo) or req.repo / DEFAULT_CACHE_PATH
+        passed = judged_passed(req.judged, req.failing + req.passing, model=self.model, cache_path=cache)
+        return {"passed": passed, "runs": runs, "repeat_failing": True}
 
 
 def _resolve(repo: Path, rev: str) -> str | None:
@@ -323,14 +358,18 @@ def verify_proposal(
     rev: str = "HEAD",
     timeout: float = 30.0,
     prior_rev: str | None = None,
+    **judging: Any,
 ) -> Verification | None:
     """Rerun the failing inputs (and the passing sample) with ``diff`` applied in a sandbox worktree, at the
-    revision it applies to, and at ``prior_rev`` (before the suspect change) when known."""
+    revision it applies to, and at ``prior_rev`` (before the suspect change) when known. ``judging``:
+    ``passed``, ``runs``, ``repeat_failing`` of :func:`~tracemend.sandbox.verify_change` (a judged failure)."""
     from tracemend.sandbox import verify_change
 
     if not failing:
         return None  # a build failure: applying and compiling is the check
-    return verify_change(repo, diff, failing, passing, rev=rev, timeout=timeout, prior_rev=prior_rev)
+    return verify_change(
+        repo, diff, failing, passing, rev=rev, timeout=timeout, prior_rev=prior_rev, **judging
+    )
 
 
 async def adiagnose(

@@ -53,8 +53,11 @@ def request_for_finding(
             diff, prior = change.diff, change.base
         except (vcs.VcsError, TriageError):
             diff = ""
+    from tracemend.diagnose.judged import judged_context
+
     return DiagnoseRequest(
         prior_rev=prior,
+        judged=judged_context(finding, store, failing, repo),
         repo=repo,
         failing=failing,
         passing=sample_passing(store, failing, per_entry_point=passing) if passing > 0 else [],

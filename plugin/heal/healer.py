@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tracemend.errors import CouldNotFinish, HealError, ModelError
 from tracemend.heal.outcome import could_not_finish
 from tracemend.heal.state import STAGES, HealState, load_state, run_dir, save_state, state_path
-from tracemend.records import Signature, Trace
+from tracemend.records import JudgedFailure, Signature, Trace
 
 if TYPE_CHECKING:
     from tracemend.approval import ApprovalUI
@@ -376,7 +376,10 @@ class Healer:
         self.report.start("lock", "writing the regression case")
         if not state.diagnosis.failing:
             raise HealError("the diagnosis worked from no failing trace: there is no call to lock")
-        case = case_from_trace(locked_trace(state), finding=state.finding, proposal=state.proposal)
+        trace = locked_trace(state)
+        case = case_from_trace(
+            trace, finding=state.finding, proposal=state.proposal, judged=self._judged(state, trace)
+        )
         state.case = case
         rel = f"{self.opt.regress_dir}/{case_filename(case)}"
         state.case_path = rel
@@ -388,6 +391,14 @@ class Healer:
         self.report.done(
             "lock", f"wrote {rel} ({len(case.assertions)} assertion(s), {len(case.checks)} check(s))"
         )
+
+    def _judged(self, state: HealState, trace: Trace) -> JudgedFailure | None:
+        """The judged failure of the locked trace (its rule's assertion becomes the case's), if it is one."""
+        from tracemend.diagnose.judged import judged_context
+
+        assert state.finding is not None
+        context = judged_context(state.finding, self.store(), [trace], self.opt.repo)
+        return context.failure if context is not None else None
 
     def _commit_fix_and_case(self, state: HealState, rel: str, case_text: str) -> None:
         from tracemend import vcs

@@ -68,15 +68,16 @@ def git(repo: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-def make_repo(root: Path, model: str = "offline") -> str:
+def make_repo(root: Path, model: str = "offline", tool_extra: str = "") -> str:
     """A git repository at ``root`` holding the example agent; returns the first commit's sha.
 
     ``model`` goes to ``[tool.tracemend]`` in the repository's pyproject (the model tracemend's own
-    stages use there: triage, diagnosis, the judge)."""
+    stages use there: triage, diagnosis, the judge); ``tool_extra`` is TOML appended after it (rules)."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(example_source(), root / AGENT_PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
     (root / "pyproject.toml").write_text(
-        f'[project]\nname = "support-agent"\nversion = "1.0.0"\n\n[tool.tracemend]\nmodel = "{model}"\n',
+        f'[project]\nname = "support-agent"\nversion = "1.0.0"\n\n[tool.tracemend]\nmodel = "{model}"\n'
+        + tool_extra,
         encoding="utf-8",
     )
     (root / ".gitignore").write_text(".tracemend/\n__pycache__/\n", encoding="utf-8")
@@ -239,19 +240,26 @@ def prepare(
     now: datetime | None = None,
     regression: bool = True,
     say: Callable[[str], None] = lambda _: None,
+    answers: str | None = None,
+    tool_extra: str = "",
+    seed_change: Callable[[Path], tuple[str, str]] | None = None,
 ) -> Scenario:
     """Build the demo world in ``root``: the example agent at a good revision with a week of baseline
     traffic, then the seeded regression (``regression=False``: a harmless change) and the 60 minutes of
-    traffic after that deploy. Everything that is recorded ran for real through ``@track``."""
+    traffic after that deploy. Everything that is recorded ran for real through ``@track``.
+
+    Another scenario gives its scripted model's file (``answers``, ``scripted:<path>``), TOML for the
+    repository's ``[tool.tracemend]`` table (``tool_extra``) and its own regression (``seed_change``:
+    commits it in the repository, returns the commit's sha and a line saying what was deployed)."""
     from tracemend.diagnose import example_script
 
     root.mkdir(parents=True, exist_ok=True)
     repo = root / "repo"
     db = root / "traces.db"
     script = root / "scripted-model.yaml"
-    shutil.copyfile(example_script().removeprefix("scripted:"), script)
+    shutil.copyfile((answers or example_script()).removeprefix("scripted:"), script)
     model = f"scripted:{script}"
-    good = make_repo(repo, model=model)
+    good = make_repo(repo, model=model, tool_extra=tool_extra)
     say(f"support agent committed at {good[:10]} in {repo}")
 
     now = now or datetime.now(UTC).replace(microsecond=0)
@@ -265,7 +273,10 @@ def prepare(
         f"baseline: {baseline} traces over the 7 days before the deploy (~{per_hour:g}/hour, diurnal; "
         f"{runs} real runs through @track, backdated; ~4% mistyped order ids fail)"
     )
-    if regression:
+    if regression and seed_change is not None:
+        bad, deployed = seed_change(repo)
+        say(deployed)
+    elif regression:
         bad = seed_regression(repo)
         say(f"deployed {bad[:10]} “{REGRESSION_MESSAGE}”: the seeded regression")
     else:
