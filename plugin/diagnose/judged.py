@@ -100,6 +100,17 @@ def judged_context(
     return JudgedContext(failure=failure, scores=scores, rule=rule)
 
 
+def judged_passing(ctx: JudgedContext, store: TraceSource, passing: Sequence[Trace]) -> list[Trace]:
+    """The passing sample without traces that fail the rule (or got the feedback) too: a trace that returned
+    is not a passing one when the judge failed it."""
+    f = ctx.failure
+    return [
+        t
+        for t in passing
+        if _failing_score(store.scores_of(t.trace_id), f.source, f.name) is None  # type: ignore[attr-defined]
+    ]
+
+
 def _current_rule(repo: Path, name: str) -> Rule | None:
     from tracemend.analyze import load_rules
     from tracemend.errors import ConfigError

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracemend.diagnose.agent import DiagnoseError, DiagnoseRequest
+from tracemend.diagnose.judged import judged_context, judged_passing
 from tracemend.records import Finding, Signature, TriageVerdict
 
 if TYPE_CHECKING:
@@ -53,14 +54,16 @@ def request_for_finding(
             diff, prior = change.diff, change.base
         except (vcs.VcsError, TriageError):
             diff = ""
-    from tracemend.diagnose.judged import judged_context
-
+    judged = judged_context(finding, store, failing, repo)
+    sample = sample_passing(store, failing, per_entry_point=passing) if passing > 0 else []
+    if judged is not None:
+        sample = judged_passing(judged, store, sample)
     return DiagnoseRequest(
         prior_rev=prior,
-        judged=judged_context(finding, store, failing, repo),
+        judged=judged,
         repo=repo,
         failing=failing,
-        passing=sample_passing(store, failing, per_entry_point=passing) if passing > 0 else [],
+        passing=sample,
         suspect_diff=diff,
         signature_id=finding.signature.signature_id,
         signature_text=signature_text(finding.signature),

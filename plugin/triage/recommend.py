@@ -26,17 +26,23 @@ class Severity:
     failing_share: float
     crash: bool
     high: bool
+    # A failure that raised nothing: the share is of the traces judged, failing a rule (or feedback).
+    judged: bool = False
 
     def describe(self) -> str:
-        kind = "crash-type error" if self.crash else "error"
-        return f"{self.failing_share:.1%} of traffic failing with a {kind} ({'high' if self.high else 'moderate'} severity)"
+        level = "high" if self.high else "moderate"
+        if self.judged:
+            return f"{self.failing_share:.1%} of the traces judged failing the rule ({level} severity)"
+        kind = "a crash-type error" if self.crash else "an error"
+        return f"{self.failing_share:.1%} of traffic failing with {kind} ({level} severity)"
 
 
 def severity_of(finding: Finding) -> Severity:
     share = finding.window_count / finding.window_exposure if finding.window_exposure else 0.0
     crash = any(t.rsplit(".", 1)[-1] in _CRASH_KINDS for t in finding.signature.exception_types)
     high = share >= 0.10 or (crash and share >= 0.03)
-    return Severity(failing_share=share, crash=crash, high=high)
+    judged = finding.exposure == "judged" or finding.signature.kind in ("judged_failure", "negative_feedback")
+    return Severity(failing_share=share, crash=crash, high=high, judged=judged)
 
 
 ROLL_BACK_BELOW = 0.6
