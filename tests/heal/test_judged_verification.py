@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tracemend import llm
 from tracemend.analyze import analyze
 from tracemend.approval.console import judged_rates
 from tracemend.demo.quality import RULE_ASSERTION, RULE_NAME, judge_online, prepare_quality
@@ -73,11 +74,13 @@ def test_a_fix_is_verified_by_judged_pass_rates_in_three_trees(world, loopback, 
     loopback.responder = judge_of_replies
     hook = judged_passed(ctx, request.failing + request.passing, model=None, cache_path=tmp_path / "c.db")
 
-    verification = verify_change(
-        world.repo, FIX, request.failing, request.passing, prior_rev=world.good_commit,
-        runs=3, passed=hook, repeat_failing=True,
-    )  # fmt: skip
+    with llm.usage_log(tmp_path / "usage.jsonl") as log:  # what heal's cost line reads
+        verification = verify_change(
+            world.repo, FIX, request.failing, request.passing, prior_rev=world.good_commit,
+            runs=3, passed=hook, repeat_failing=True,
+        )  # fmt: skip
     hook.close()
+    assert llm.read_usage_log(log).by_purpose == {"judge": loopback.request_count}
 
     comparison = verification.comparison
     assert comparison is not None and comparison.verdict == "fixed" and comparison.three_way
