@@ -82,7 +82,7 @@ def _errors(comparison: Comparison) -> Text | None:
             if result.error:
                 kind = result.error.type.rsplit(".", 1)[-1]
             elif comparison.judged_by and result.status == "ok":
-                kind = f"judged fail by {comparison.judged_by}"
+                kind = "judged fail"
             else:
                 kind = result.status
             counts[kind] = counts.get(kind, 0) + 1
@@ -99,17 +99,41 @@ def rate_text(tally: Tally) -> str:
     return f"{tally.passed}/{tally.runs} ({low * 100:.0f}–{high * 100:.0f}%)"
 
 
-def judged_rates(comparison: Comparison) -> str:
-    """The regression's judged pass rate in each tree: ``pass rate before change 15/15 (80–100 %), at
-    head 0/15 (0–20 %), with fix 15/15 (80–100 %)`` (the failing inputs' runs pooled per tree)."""
+def judged_rate_rows(comparison: Comparison) -> list[tuple[str, Tally]]:
+    """The regression's judged runs in each tree, the failing inputs' runs pooled: (tree, tally)."""
     from tracemend.sandbox.compare import pooled
 
     items = comparison.regression or [i for i in comparison.items if i.was_failing]
     columns = [("before change", "prior_runs")] if comparison.three_way else []
     columns += [("at head" if comparison.three_way else "before", "before_runs")]
     columns += [("with fix" if comparison.three_way else "after", "after_runs")]
-    rates = [f"{label} {rate_text(pooled([getattr(i, side) for i in items]))}" for label, side in columns]
-    return "judged pass rate: " + ", ".join(rates)
+    return [(label, pooled([getattr(i, side) for i in items])) for label, side in columns]
+
+
+def judged_rates(comparison: Comparison) -> str:
+    """``judged pass rate: before change 15/15 (80–100%), at head 0/15 (0–20%), with fix 15/15 (80–100%)``."""
+    rows = judged_rate_rows(comparison)
+    return "judged pass rate: " + ", ".join(f"{label} {rate_text(tally)}" for label, tally in rows)
+
+
+def _rates_table(comparison: Comparison) -> Table:
+    """One line per tree, so a log at 80 columns never splits a rate from its interval."""
+    from tracemend.sandbox.compare import wilson
+
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(justify="right", no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    for label, tally in judged_rate_rows(comparison):
+        low, high = wilson(tally.passed, tally.runs)
+        good = tally.passes
+        table.add_row(
+            "  ", label, Text(f"{tally.passed}/{tally.runs}", style="green" if good else "red"), "pass",
+            f"95% interval {low * 100:.0f}–{high * 100:.0f}%",
+        )  # fmt: skip
+    return table
 
 
 def render_comparison(comparison: Comparison | None) -> Table | Text | Group:
@@ -139,7 +163,7 @@ def render_comparison(comparison: Comparison | None) -> Table | Text | Group:
             *cells,
             Text(item.change.replace("_", " "), style=_CHANGE_STYLE.get(item.change, "")),
         )
-    notes: list[Text] = []
+    notes: list[Text | Table] = []
     errors = _errors(comparison)
     if errors is not None:
         notes.append(errors)
@@ -148,14 +172,15 @@ def render_comparison(comparison: Comparison | None) -> Table | Text | Group:
         head = comparison.head_revision[:10] if comparison.head_revision else "?"
         varied = f"; inputs whose outputs vary ran {runs} times in each" if runs > 1 else ""
         if comparison.judged_by:
-            varied = f"; each failing input ran {runs} times in each"
+            varied = f"; failing inputs ran {runs} times each"
         notes.append(Text(f"before change = {prior}, at head = {head}{varied}", style="dim"))
     if comparison.judged_by:
-        notes.append(Text(clean(judged_rates(comparison)), style="bold"))
+        notes.append(Text(f"judged pass rate (the failing inputs' runs, by {clean(comparison.judged_by)}):"))
+        notes.append(_rates_table(comparison))
         notes.append(
             Text(
-                f"every output judged by {clean(comparison.judged_by)}: {comparison.judge_calls} judge "
-                f"call(s), {comparison.judge_cache_hits} cache hit(s); intervals: 95% Wilson",
+                f"judging the reruns: {comparison.judge_calls} judge call(s), {comparison.judge_cache_hits} "
+                "cache hit(s); Wilson score intervals",
                 style="dim",
             )
         )
