@@ -196,26 +196,22 @@ ScoreVerdict = Literal["pass", "fail", "unknown"]
 
 
 class Score(_Record):
-    """A judgment on a trace: an online judge's verdict on one rule, or a person's feedback.
-
-    A ``fail`` is a failure like an exception (the analyzer gives it a signature from ``name`` and
-    ``category``); ``unknown`` (the judge failed closed: an error, an unusable answer) never counts as one.
-    """
+    """A judgment on a trace: an online judge's verdict on one rule, or a person's feedback. A ``fail`` is a
+    failure like an exception (signed from ``name`` and ``category``); ``unknown`` (the judge failed closed:
+    an error, an unusable answer) never counts as one."""
 
     score_id: str
     trace_id: str
     # The span judged, for rules on span kinds; None: the trace's own input and output.
     span_id: str | None = None
     source: ScoreSource
-    # The rule's name (judge) or the feedback's name ("user", "thumbs", ...).
-    name: str
+    name: str  # the rule's name (judge) or the feedback's name ("user", "thumbs", ...)
     verdict: ScoreVerdict
     # Feedback: the value given (1 good … 0 bad; below 0.5 is a failure). Judge: 1 pass, 0 fail, None unknown.
     value: float | None = None
     # A few words naming the kind of failure (the judge's answer; feedback when the app gives one).
     category: str | None = None
-    # The judge's reasoning, or the person's reason.
-    reason: str = ""
+    reason: str = ""  # the judge's reasoning, or the person's reason
     # Judge only: the rule's assertion text and its digest (a changed rule is judged again), the model,
     # what it cost, the samples and their votes (True = pass), and why it failed closed.
     rule: str | None = None

@@ -138,6 +138,13 @@ SETTINGS: tuple[Setting, ...] = (
     _s("phoenix_venv", "path", "~/.cache/tracemend-phoenix-venv", "where tracemend's own test suite installs "
        "Arize Phoenix for its export test (built once, reused)", "tests", env="TRACEMEND_PHOENIX_VENV",
        in_table=False),
+    _s("test_postgres_url", "str", None, "a running PostgreSQL the Phoenix-on-PostgreSQL tests use (`.ci/run` "
+       "starts one; else each test session starts its own)", "tests", env="TRACEMEND_TEST_POSTGRES_URL",
+       in_table=False),
+    _s("test_postgres_bin", "path", None, "the folder of PostgreSQL's `initdb` and `pg_ctl` for the tests", "tests",
+       env="TRACEMEND_TEST_POSTGRES_BIN", in_table=False),
+    _s("test_phoenix_url", "str", None, "a running Phoenix (on PostgreSQL) for the source tests, instead of one "
+       "they start", "tests", env="TRACEMEND_TEST_PHOENIX_URL", in_table=False),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

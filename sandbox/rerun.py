@@ -32,7 +32,7 @@ from tracemend.records import ErrorInfo, RerunResult, Trace
 __all__ = ["ENV_ALLOWLIST", "parse_overrides", "recorded_result", "rerun_traces", "sandbox_env"]
 
 # Variables a rerun inherits, by exact name; anything else (API keys included) only when named in
-# ``pass_env`` or ``[tool.tracemend] rerun_env``. Never a prefix: ``TRACEMEND_SECRET_TOKEN`` or
+# ``pass_env`` or ``[tool.tracemend] rerun_env``. Never a prefix: a ``TRACEMEND_``-prefixed secret or
 # ``PYTHONSTARTUP`` in the parent's environment stays there.
 ENV_ALLOWLIST = (
     "PATH",

@@ -2,7 +2,7 @@
 
 ``signatures`` turns one failure into its fingerprint, ``gating`` decides from counts (numpy/scipy, loaded
 only when a gate runs), ``findings`` scans the store and builds :class:`~tracemend.records.Finding`
-records. Failures that raise nothing: ``rules`` (online judging rules), ``evaluation`` (judge sampled
+records, ``listing`` the signature list. Failures that raise nothing: ``rules`` (online judging rules), ``evaluation`` (judge sampled
 traces, store the verdicts as scores), ``judged`` (failed scores as signatures, gated by the traces
 judged). Names are loaded on first use so that ``tracemend.analyze.signatures`` stays cheap to import.
 """
@@ -19,10 +19,10 @@ _EXPORTS = {
     "DEFAULT_WINDOW": "findings",
     "Analysis": "findings",
     "AnalyzeError": "findings",
-    "SignatureSummary": "findings",
+    "SignatureSummary": "listing",
     "analyze": "findings",
     "find_deploy": "findings",
-    "list_signatures": "findings",
+    "list_signatures": "listing",
     "planned_looks": "findings",
     "Rule": "rules",
     "load_rules": "rules",

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tracemend.analyze.findings import SignatureSummary, list_signatures
 from tracemend.analyze.legacy import merge_templates_v1, signature_id_v1, template_v1
+from tracemend.analyze.listing import SignatureSummary, list_signatures
 from tracemend.analyze.signatures import signature_from_dict, signature_parts
 from tracemend.errors import AnalyzeError
 from tracemend.store import Store

@@ -44,8 +44,9 @@ def finding_from_store(store: TraceSource, *, trace_id: str | None = None, signa
         raise AnalyzeError("give a trace id or a signature")
 
     resolved = resolve_signature(store, wanted)
-    if resolved is None:
-        quality = judged_finding(store, signature=wanted)
+    if resolved is None or resolved.group.judged is not None:  # a failure that raised nothing
+        named = resolved.group.signature.signature_id if resolved is not None else wanted
+        quality = judged_finding(store, signature=named)
         if quality is not None:
             return quality
         raise AnalyzeError(f"no failing trace with signature {wanted!r}")

@@ -161,7 +161,7 @@ def render_comparison(comparison: Comparison | None) -> Table | Text | Group:
             item.source_trace_id[:12],
             "failing" if item.was_failing else "passing",
             *cells,
-            Text(item.change.replace("_", " "), style=_CHANGE_STYLE.get(item.change, "")),
+            Text(item.change, style=_CHANGE_STYLE.get(item.change, "")),
         )
     notes: list[Text | Table] = []
     errors = _errors(comparison)

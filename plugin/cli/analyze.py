@@ -92,7 +92,7 @@ def _table(result: Analysis, limit: int) -> Table:
             f"{finding.expected:.2f}",
             _fmt_p(finding.p_value),
             _fmt_p(finding.q_value),
-            "\n".join(t[:12] for t in finding.example_trace_ids[:3]),
+            "\n".join(t[:12] for t in finding.example_trace_ids),
             spark,
         )
     return table

@@ -85,15 +85,14 @@ def lock(
             style="dim",
         )
     if path.parent.resolve() == configured:
-        console.line("run it: ", Text(f"pytest {shown}", style="bold"), "  (or: tracemend test)")
+        console.line("run it: ", Text(f"pytest {shown}", style="bold"), "  or  ", Text("tracemend test", style="bold"))
     else:  # a folder pytest does not collect by default: name it
         folder = shown.parent
         console.line(
             "run it: ",
             Text(f"pytest {shown} --regressions {folder}", style="bold"),
-            "  (or: ",
+            "  or  ",
             Text(f"tracemend test --dir {folder}", style="bold"),
-            ")",
         )
 
 

@@ -141,6 +141,10 @@ class RemoteSource(ABC):
         matches = [c for c, *_ in self.code_versions() if c.lower().startswith(wanted)]
         return matches[0] if len(matches) == 1 else revision
 
+    def score_rows(self, *, since: datetime | None = None, until: datetime | None = None) -> Iterator[Any]:
+        """A server holds no tracemend scores: judged failures are analyzed from the local store."""
+        return iter(())
+
     def iter_failures(self, *, since: datetime | None = None, until: datetime | None = None) -> Iterator[FailureRow]:
         query = RootQuery(since=since, until=until, failing=True, statuses=FAILING)
         for trace in self.roots(query):

@@ -39,6 +39,10 @@ class TraceSource(Protocol):
         self, *, since: datetime | None = None, until: datetime | None = None
     ) -> Iterator[FailureRow]: ...
 
+    def score_rows(self, *, since: datetime | None = None, until: datetime | None = None) -> Iterator[Any]:
+        """Judges' and people's pass/fail scores (``ScoreRow``) of the traces started in [since, until)."""
+        ...
+
     def count(self, **filters: Unpack[TraceFilter]) -> int: ...
 
     def count_bins(
@@ -87,6 +91,9 @@ class LocalSource:
 
     def iter_failures(self, *, since: datetime | None = None, until: datetime | None = None) -> Iterator[FailureRow]:
         return self.store.iter_failures(since=since, until=until)
+
+    def score_rows(self, *, since: datetime | None = None, until: datetime | None = None) -> Iterator[Any]:
+        return self.store.score_rows(since=since, until=until)
 
     def count(self, **filters: Unpack[TraceFilter]) -> int:
         return self.store.count(**filters)

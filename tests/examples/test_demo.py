@@ -39,4 +39,4 @@ def test_demo_runs_the_whole_loop_offline(tmp_path: Path) -> None:
     assert (repo / state.case_path).exists()  # type: ignore[operator]
     assert "scripted" in out.stdout  # offline answers are labelled
     assert "KeyError @ support_agent.tools:refund_policy" in out.stdout
-    assert "the case fails before the fix, passes with it" in out.stdout
+    assert "the case fails before the fix and passes with it" in out.stdout

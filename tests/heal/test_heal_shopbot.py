@@ -60,7 +60,7 @@ def _check_healed(world: ShopWorld, out: subprocess.CompletedProcess[str], reque
     # The three-way table, with the failures that predate the change in their own rows.
     for header in ("before change", "at head", "with fix"):
         assert header in out.stdout
-    assert "pre existing" in out.stdout and "pre-existing failure(s)" in out.stdout
+    assert "pre_existing" in out.stdout and "pre-existing failure(s)" in out.stdout
     assert "the case fails before the fix and passes with it" in out.stdout
     state = load_state(world.repo)
     assert state is not None and state.outcome == "healed"
