@@ -91,8 +91,6 @@ def judged_traces(
                 item.failed.add(category_template(row.category, source))
         yield from by_name.values()
 
-    if not hasattr(store, "score_rows"):
-        return  # a server source (Phoenix, Opik): its scores are not read here
     for row in store.score_rows(since=since, until=until):
         if row.trace_id != current:
             yield from flush()

@@ -121,9 +121,6 @@ class LocalSource:
         return self.store.iter_traces(limit=limit, newest_first=newest_first, with_spans=with_spans, **filters)
 
     # Scores (judges' verdicts, feedback) live in the local store only; server sources have none.
-    def score_rows(self, *, since: datetime | None = None, until: datetime | None = None) -> Iterator[Any]:
-        return self.store.score_rows(since=since, until=until)
-
     def scores_of(self, trace_id: str) -> list[Any]:
         return self.store.scores_of(trace_id)
 
