@@ -220,3 +220,20 @@ def test_no_private_name_is_imported_from_another_package(where: str) -> None:
         if package is None or not source.startswith("tracemend"):
             wrong += private_attributes(path)
     assert wrong == []
+
+
+def test_every_package_folder_is_in_the_packages_list() -> None:
+    # The folders map to import names (package-dir), so setuptools cannot find subpackages itself: a
+    # subpackage missing from pyproject's list works in an editable install and is absent from a wheel.
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    folders = {**FOLDERS, "examples": "tracemend.examples"}
+    found = set()
+    for folder, package in folders.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(REPO / folder)
+            if "shopbot" in relative.parts:  # a project of its own, shipped as files
+                continue
+            found.add(".".join((package, *relative.parts)))
+    assert found - listed == set(), "add these to [tool.setuptools] packages"
