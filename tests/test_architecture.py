@@ -227,7 +227,8 @@ def test_every_package_folder_is_in_the_packages_list() -> None:
     # subpackage missing from pyproject's list works in an editable install and is absent from a wheel.
     import tomllib
 
-    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(pyproject["tool"]["setuptools"]["packages"])
     folders = {**FOLDERS, "examples": "tracemend.examples"}
     found = set()
     for folder, package in folders.items():
