@@ -52,6 +52,8 @@ def build_app():  # -> typer.Typer, imported lazily so `import tracemend` never 
         # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
         add_completion=True,
         pretty_exceptions_enable=False,
+        # Help text is reflowed: a docstring's line breaks are not kept in an 80-column terminal or log.
+        rich_markup_mode="markdown",
     )
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(app)

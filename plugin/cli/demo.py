@@ -36,8 +36,10 @@ def demo(
         "caught by an online judge.",
     ),
 ) -> None:
-    """Record a week of traffic, deploy a regression, and heal it: analyze, triage, diagnose, approve,
-    apply, lock a regression case and run it. Offline: the model is scripted."""
+    """Record a week of traffic, deploy a regression, and heal it, offline (the model is scripted).
+
+    The whole loop: analyze, triage, diagnose, approve, apply, lock a regression case and run it.
+    ``--scenario quality``: the regression raises nothing; online judging finds it."""
     from tracemend.approval.console import TerminalUI
     from tracemend.cli.heal import RichReporter, print_summary
     from tracemend.heal import Healer, HealOptions, exit_code

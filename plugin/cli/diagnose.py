@@ -107,8 +107,10 @@ def register(app: typer.Typer) -> None:
         db: Path = DB_OPTION,
         source: str = SOURCE_OPTION,
     ) -> None:
-        """Did the last change cause this failure? Classify the changed files, then (if runtime files
-        changed) ask for a causal verdict; recommend fix-forward or roll-back with the exact command.
+        """Did the last change cause this failure? Recommends fix-forward or roll-back.
+
+        Classifies the changed files, then (if runtime files changed) asks for a causal verdict, and
+        recommends fix-forward or roll-back with the exact command.
 
         Bare, it triages the most significant finding of the newest deploy (as ``tracemend analyze``
         flags it). Exit 3 when the model could not give a verdict."""

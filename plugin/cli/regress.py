@@ -105,8 +105,9 @@ def test(
         None, "--dir", help="Regression folder (default: the `regressions` setting, tests/regressions)."
     ),
 ) -> None:
-    """Run the regression suite: a thin wrapper over pytest (extra arguments go to pytest). In a log
-    (not a terminal) each case gets its own line as it finishes (pytest -v).
+    """Run the regression suite: a thin wrapper over pytest (extra arguments go to pytest).
+
+    In a log (not a terminal) each case gets its own line as it finishes (pytest -v).
 
     Exit codes: 0 every case passed; 1 a case failed; 2 usage errors; 3 the suite could not finish (the
     judge's model failed, or pytest itself stopped)."""

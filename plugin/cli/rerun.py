@@ -55,8 +55,9 @@ def register(app: typer.Typer) -> None:
         db: Path = DB_OPTION,
         source: str = SOURCE_OPTION,
     ) -> None:
-        """Rerun traces in an isolated git worktree and compare before and after; ends in one summary
-        table (one row per input) and the verdict."""
+        """Rerun traces in an isolated git worktree and compare before and after.
+
+        Ends in one summary table (one row per input) and the verdict."""
         from tracemend.cli.sandbox_view import render_verification
         from tracemend.sandbox import (
             parse_overrides,

@@ -169,8 +169,9 @@ def status(
     ),
     db: Path | None = DB_OPTION,
 ) -> None:
-    """Store path and size, trace counts, code versions, records dropped by writers, and tokens and cost
-    by model and by entry point."""
+    """Store path and size, trace counts, code versions, records dropped by writers, tokens and cost.
+
+    Tokens and cost are added up by model and by entry point."""
     with Store(db, create=False) as store:
         counts = store.status_counts()
         span_total = store.span_count()
