@@ -27,7 +27,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import random
 import subprocess
 import sys
@@ -223,19 +222,29 @@ def check_rows(pg: Postgres, database: str, server: PhoenixServer, now: datetime
 # --- measuring ----------------------------------------------------------------------------------------
 
 
+# Runs the command as its own child and prints that child's peak RSS (KiB). A process forked from this
+# script and exec'd reports this script's memory as its own peak (Linux keeps the high-water mark across
+# exec), so the measured process must be a grandchild, forked from this small launcher.
+_LAUNCHER = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)"
+)
+
+
 def measure(args: list[str], cwd: Path) -> tuple[float, float, dict[str, Any]]:
     """Wall seconds, peak RSS in MiB and the JSON of one ``tracemend`` run in a process of its own."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "tracemend.cli", *args], cwd=cwd, stdout=out, stderr=err)
-        _pid, status, usage = os.wait4(proc.pid, 0)  # this child's own resource usage
+        command = [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "tracemend.cli", *args]
+        returncode = subprocess.call(command, cwd=cwd, stdout=out, stderr=err)
         wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        if proc.returncode not in (0, 1):
-            raise SystemExit(f"tracemend {' '.join(args)} failed ({proc.returncode}):\n{err.read()}")
-        return wall, usage.ru_maxrss / 1024, json.loads(out.read())
+        errors = err.read()
+        if returncode not in (0, 1):
+            raise SystemExit(f"tracemend {' '.join(args)} failed ({returncode}):\n{errors}")
+        peak_kib = int(errors.strip().splitlines()[-1])
+        return wall, peak_kib / 1024, json.loads(out.read())
 
 
 def main() -> None:
