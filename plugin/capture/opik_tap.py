@@ -21,7 +21,6 @@ import gzip
 import hashlib
 import json
 import logging
-import re
 import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -32,17 +31,13 @@ from tracemend.capture.config import config_hash
 from tracemend.capture.errorinfo import FrameClassifier
 from tracemend.capture.redact import default_redactor, redact_record
 from tracemend.project import project_root, read_code_version
-from tracemend.records import CodeVersion, ErrorInfo, Frame, Span, Trace
+from tracemend.records import CodeVersion, ErrorInfo, Span, Trace
 from tracemend.store import Store
+from tracemend.store.tracebacks import parse_stacktrace
 
 logger = logging.getLogger("tracemend")
 
 OPIK_KIND = {"llm": "llm", "tool": "tool", "general": "general", "guardrail": "general"}
-_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+?)\s*$')
-_CHAIN = {
-    "The above exception was the direct cause of the following exception:": "cause",
-    "During handling of the above exception, another exception occurred:": "context",
-}
 MAX_PENDING = 10_000
 MAX_WRITTEN = 2_000
 
@@ -65,54 +60,30 @@ def _time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+class _ClassifiedFrames:
+    """The tap's frames as the traceback parser wants them: this process's classifier decides what is in
+    app (the tap runs in the app, so paths are this checkout's own)."""
+
+    def __init__(self, classifier: FrameClassifier) -> None:
+        self.classifier = classifier
+
+    def map(self, filename: str) -> tuple[str, bool, str | None]:
+        rel, in_app = self.classifier.classify(filename)
+        return rel, in_app, None
+
+
 def parse_error(info: dict[str, Any], classifier: FrameClassifier) -> ErrorInfo:
     """ErrorInfo from Opik's ``error_info``: frames and the chain of causes read from the traceback text.
 
     The traceback's last line names the exception with its module (``pkg.mod.Error: message``), which
     is how tracemend names it too; Opik's ``exception_type`` (the bare class name) is the fallback.
     """
-    bare_type = str(info.get("exception_type") or "Exception")
-    message = str(info.get("message") or "")
-    text = str(info.get("traceback") or "")
-    blocks: list[tuple[list[Frame], str | None, str | None]] = []  # frames, type line, link to next
-    frames: list[Frame] = []
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        link = _CHAIN.get(line.strip())
-        if link is not None:
-            if blocks:
-                blocks[-1] = (blocks[-1][0], blocks[-1][1], link)
-            frames = []
-            continue
-        match = _FRAME.match(line)
-        if match:
-            rel, in_app = classifier.classify(match["file"])
-            frames.append(Frame(file=rel, line=int(match["line"]), function=match["function"], in_app=in_app))
-        elif line and not line.startswith((" ", "Traceback")) and (frames or not blocks):
-            blocks.append((frames, line, None))
-            frames = []
-    if not blocks:
-        return ErrorInfo(type=bare_type, message=message)
-    # Blocks are innermost cause first; build outwards so each error points at its cause.
-    error: ErrorInfo | None = None
-    for index, (block_frames, type_line, _link) in enumerate(blocks):
-        head, _, msg = (type_line or "").partition(": ")
-        outermost = index == len(blocks) - 1
-        if outermost:
-            qualified = head if head.split(".")[-1] == bare_type.split(".")[-1] else bare_type
-            msg = message or msg
-        else:
-            qualified = head
-        previous_link = blocks[index - 1][2] if index > 0 else None
-        error = ErrorInfo(
-            type=qualified or bare_type,
-            message=msg,
-            frames=block_frames,
-            cause=error,
-            cause_kind=previous_link if error is not None else None,  # type: ignore[arg-type]
-        )
-    assert error is not None
-    return error
+    return parse_stacktrace(
+        str(info.get("traceback") or ""),
+        exc_type=str(info.get("exception_type") or "Exception"),
+        message=str(info.get("message") or "") or None,
+        mapper=_ClassifiedFrames(classifier),
+    )
 
 
 def _unwrap_output(value: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from tracemend.records import ErrorInfo, Frame
 
@@ -22,6 +23,12 @@ _CHAIN = {
 }
 _LIBRARY = ("site-packages", "dist-packages", "/lib/python", "/lib64/python", "<frozen")
 MAX_FRAMES = 64
+
+
+class MapsFrames(Protocol):
+    def map(self, filename: str) -> tuple[str, bool, str | None]:
+        """A recorded frame's file → (path as shown, in app?, module or None)."""
+        ...
 
 
 class FrameMapper:
@@ -83,7 +90,7 @@ class FrameMapper:
 
 
 def parse_stacktrace(
-    text: str, *, exc_type: str | None, message: str | None, mapper: FrameMapper
+    text: str, *, exc_type: str | None, message: str | None, mapper: MapsFrames
 ) -> ErrorInfo:
     """ErrorInfo from a Python traceback's text, causes included (outermost error first in the chain).
 
