@@ -58,17 +58,18 @@ class Built:
 class _Binder:
     """Binding by position without ``Signature.bind``, for signatures of plain parameters."""
 
-    __slots__ = ("positional", "order")
+    __slots__ = ("positional", "order", "after_first")
 
     def __init__(self, signature: inspect.Signature) -> None:
         params = list(signature.parameters.values())
         self.positional = tuple(p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        self.after_first = self.positional[1:]
         self.order = {p.name: i for i, p in enumerate(params)}
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
         if len(args) > len(self.positional):
             return None
-        bound = dict(zip(self.positional, args, strict=False))
+        bound = dict(zip(self.positional, args))  # noqa: B905 (strict= costs a keyword call)
         if kwargs:
             order = self.order
             for key in kwargs:
@@ -93,6 +94,21 @@ def _binder(spec: CallSpec) -> _Binder | None:
         _binders.clear()
     _binders[id(spec)] = (spec, binder)
     return binder
+
+
+def flat_input(rec: SpanRecord, encoder: Encoder) -> dict[str, Any] | None:
+    """The encoded arguments of a call made by position with plain values (see :meth:`Encoder.flat`);
+    None when :func:`bind` and the general encoder are needed."""
+    args = getattr(rec, "args", None)
+    if args is None or getattr(rec, "kwargs", None):
+        return None
+    spec = rec.spec
+    binder = _binder(spec)
+    if binder is None or len(args) > len(binder.positional):
+        return None
+    if spec.skip_first:
+        return encoder.flat(binder.after_first, args[1:])
+    return encoder.flat(binder.positional, args)
 
 
 def bind(rec: SpanRecord) -> dict[str, Any]:
@@ -199,7 +215,11 @@ class RowBuilder:
         if exc is not None:
             error = error_info(exc, self.classifier, rec.tb, text=self._message)
             error_dump = error.model_dump()
-        inp = enc(bind(rec)) if spec.capture_input else None
+        inp = None
+        if spec.capture_input:
+            inp = flat_input(rec, encoder)
+            if inp is None:
+                inp = enc(bind(rec))
         out = enc(getattr(rec, "result", None)) if spec.capture_output and exc is None else None
         attrs = rec.attrs
         name = spec.name
@@ -271,13 +291,12 @@ class RowBuilder:
                 type=f"tracemend.{kind}",
                 message=self._message(message if isinstance(message, str) else str(message)),
             ).model_dump()
-        extra_tags = t_attrs.get("tags")
-        tags = (
-            [encoder.text(str(t), MAX_TAG) for t in dict.fromkeys((*spec.tags, *extra_tags))]
-            if extra_tags
-            else [encoder.text(t, MAX_TAG) for t in spec.tags]
-        )
-        metadata = t_attrs.get("metadata")
+        extra_tags = t_attrs.get("tags") if t_attrs else None
+        if extra_tags:
+            tags = [encoder.text(str(t), MAX_TAG) for t in dict.fromkeys((*spec.tags, *extra_tags))]
+        else:
+            tags = [encoder.text(t, MAX_TAG) for t in spec.tags] if spec.tags else []
+        metadata = t_attrs.get("metadata") if t_attrs else None
         code = self.code
         body = {
             "trace_id": span["trace_id"],
@@ -300,8 +319,8 @@ class RowBuilder:
             "code_version": self._code_dump,
             "tags": tags,
             "metadata": encoder.encode(metadata) if metadata else {},
-            "session_id": _text_or_none(encoder, t_attrs.get("session_id")),
-            "user_id": _text_or_none(encoder, t_attrs.get("user_id")),
+            "session_id": _text_or_none(encoder, t_attrs.get("session_id")) if t_attrs else None,
+            "user_id": _text_or_none(encoder, t_attrs.get("user_id")) if t_attrs else None,
         }
         return (
             span["trace_id"],
