@@ -40,8 +40,14 @@ def test_python_m_tracemend_is_the_same_command_line() -> None:
     assert missing.returncode == 2 and missing.stderr.startswith("error:")
 
 
+# `--show-completion` alone asks shellingham which shell is an ancestor of the process; a test run started
+# by something other than a shell (an orphaned job, some CI runners) has none. With this variable set, typer
+# takes the shell's name as the option's value instead, as a user may type it.
+NAMED_SHELL = {"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+
+
 def test_bash_completion_script_and_answers() -> None:
-    shown = run([script(), "--show-completion", "bash"], env={"SHELL": "/bin/bash"})
+    shown = run([script(), "--show-completion", "bash"], env={"SHELL": "/bin/bash", **NAMED_SHELL})
     assert shown.returncode == 0, shown.stderr
     assert "_TRACEMEND_COMPLETE=complete_bash" in shown.stdout and "complete " in shown.stdout
     # What bash asks when the user presses tab after `tracemend tr` and `tracemend traces --s`.
@@ -56,6 +62,6 @@ def test_bash_completion_script_and_answers() -> None:
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])
 def test_other_shells_get_a_completion_script(shell: str) -> None:
-    shown = run([script(), "--show-completion", shell])
+    shown = run([script(), "--show-completion", shell], env=NAMED_SHELL)
     assert shown.returncode == 0, shown.stderr
     assert "tracemend" in shown.stdout and "_TRACEMEND_COMPLETE" in shown.stdout
