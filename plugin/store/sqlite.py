@@ -76,8 +76,9 @@ class Store(ScoreMethods):
             self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             retry_busy(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            # Trace ids are random, so each batch updates index pages all over a large store; a cache that
-            # holds them (up to 32 MiB, used only as the store grows) halves the writer's SQLite time there.
+            # A batch updates index pages all over a large store (trace ids are random below their time
+            # bits, and imported ones fully random); a cache that holds them (up to 32 MiB, used only as the
+            # store grows) halves the writer's SQLite time there.
             self._conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             retry_busy(self._migrate)
         except sqlite3.DatabaseError as exc:
