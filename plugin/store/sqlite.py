@@ -19,6 +19,7 @@ from tracemend.errors import StoreError
 from tracemend.records import Span, Trace
 from tracemend.store.filters import TraceFilter
 from tracemend.store.filters import where as _where
+from tracemend.store.inserts import insert_rows
 from tracemend.store.parse import DamagedRow, DamageLog, failure_parts, parse
 from tracemend.store.paths import resolve_db_path
 from tracemend.store.rows import TraceRow, UsageRow, WriterStats, from_us, to_us, trace_to_rows
@@ -166,9 +167,9 @@ class Store(ScoreMethods):
             if configs:
                 conn.executemany("INSERT OR IGNORE INTO configs VALUES (?, ?)", configs)
             if spans:
-                conn.executemany("INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?,?)", spans)
+                insert_rows(conn, "INSERT OR REPLACE INTO spans VALUES ", spans, 9)
             if traces:
-                conn.executemany("INSERT OR REPLACE INTO traces VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", traces)
+                insert_rows(conn, "INSERT OR REPLACE INTO traces VALUES ", traces, 13)
             if writer is not None:
                 writer_id, pid, now_us, written, dropped = writer
                 conn.execute(
