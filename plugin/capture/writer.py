@@ -8,16 +8,16 @@ Nothing is lost silently, and a trace is kept or lost whole:
 - A full queue never blocks the caller: the span is dropped and its trace marked; the writer drops the
   trace's other spans too, so the store holds no orphan spans. Children wait here until their root arrives
   and are written in the root's transaction.
-- Spans the store cannot take (disk full, I/O error, a read-only or unusable file) are counted as *lost*,
-  apart from queue-full *drops*, and logged once.
+- Spans the store cannot take (disk full, I/O error, a read-only or unusable file) count as *lost*, apart
+  from queue-full *drops*, logged once.
 - The store file is checked on each batch (device and inode): deleted or replaced while the app runs, it is
   created again at its path, and that is logged once.
 
-Redaction: with RE2 installed, strings are collected while encoding and a whole batch is scanned at once;
-only spans where something looked secret are encoded again, scrubbing each string.
+Redaction: with RE2, a batch's strings are collected while encoding and scanned at once; only spans where
+something looked secret are encoded again, scrubbing each string.
 
-Two threads share the work: the writer thread serialises a batch while a store thread commits the previous
-one (SQLite releases the GIL while it works), so the two costs overlap instead of adding up.
+The writer thread serialises a batch while a store thread commits the previous one, in statements of up to
+2048 rows (``store.inserts``), under ``forkguard`` (a fork waits until SQLite is idle).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tracemend.capture import forkguard
 from tracemend.capture.encode import Encoder
 from tracemend.capture.errorinfo import FrameClassifier
 from tracemend.capture.redact import Redactor
@@ -45,7 +46,7 @@ from tracemend.store import Store, StoreError
 logger = logging.getLogger("tracemend")
 
 POLL_SECONDS = 0.05
-# At most this many spans per transaction: a backlog is written in large ones (each random-keyed index
+# At most this many spans per transaction: a backlog is written in large ones (each index
 # page is then rewritten once for many rows); an idle app's spans go in small ones.
 BATCH = 10_000
 
@@ -94,7 +95,8 @@ class StoreStage:
         while True:
             job = self._jobs.get()
             try:
-                job()
+                with forkguard.guard():
+                    job()
             except Exception:
                 internal_error("the store thread")
             finally:
@@ -155,8 +157,6 @@ class Writer:
     def store_error(self) -> str | None:
         return self._store_error
 
-    # --- the store file --------------------------------------------------------------------------------
-
     def _log_once(self, key: str, level: int, message: str, *args: Any) -> None:
         if key not in self._logged:
             self._logged.add(key)
@@ -212,10 +212,9 @@ class Writer:
         with self._drain_lock:
             self._stage.wait()
             if self._store is not None:
-                self._store.close()
+                with forkguard.guard():
+                    self._store.close()
                 self._store = None
-
-    # --- draining --------------------------------------------------------------------------------------
 
     def drain(self, limit: int | None = None, *, final: bool = False, wait: bool = False) -> int:
         """Write what is queued (at most ``limit`` spans).

@@ -4,7 +4,10 @@ spans the store cannot take are counted as lost, apart from queue-full drops, an
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +104,31 @@ def test_store_errors_are_counted_as_lost_not_as_a_full_queue(
     assert stats["lost"] == 3 and stats["dropped"] == 0 and stats["written"] == 2
     messages = [r.getMessage() for r in caplog.records if "could not be written" in r.getMessage()]
     assert len(messages) == 1 and "disk I/O error" in messages[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_fork_waits_until_the_writer_is_out_of_sqlite_and_the_child_starts_unlocked() -> None:
+    """A pool worker forked while the parent's store thread was inside SQLite inherited SQLite's held
+    mutexes and hung at its first write; the fork now waits for the store thread to finish."""
+    from tracemend.capture import forkguard
+
+    held, left_sqlite = threading.Event(), threading.Event()
+
+    def store_thread() -> None:
+        with forkguard.guard():
+            held.set()
+            time.sleep(0.3)  # inside SQLite, as far as a fork can tell
+            left_sqlite.set()
+
+    thread = threading.Thread(target=store_thread)
+    thread.start()
+    held.wait(5)
+    pid = os.fork()
+    if pid == 0:  # the child: the lock is its own and free
+        os._exit(0 if forkguard.guard().acquire(blocking=False) else 1)
+    assert left_sqlite.is_set(), "the fork went ahead while the store thread was inside SQLite"
+    _, status = os.waitpid(pid, 0)
+    thread.join()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert forkguard.guard().acquire(blocking=False)  # released in the parent after the fork
+    forkguard.guard().release()
