@@ -1,12 +1,13 @@
-"""What SQLite alone costs the writer per span, with the store's own schema: uniformly random trace ids (as
-recorded before) against the recorder's (16 bits of the time, then 112 random bits) and fully time-ordered
-ones (48 bits of milliseconds). The store first holds a history (by default a million one-span traces
-written at 200 a second, 1.5 GB: more than SQLite's page cache), then takes a burst at 100 000 spans/s of
-simulated time in transactions of 10 000 spans, as the writer does under backlog. Ratios against the first
-row, measured in this same run.
+"""What SQLite alone costs the writer per span, by the kind of trace id.
 
-Run: ``python bench/store_inserts.py [--prefill 1000000]`` (about three minutes; CPU time of the process;
-1.5 GB of disk at a time).
+The store's own schema, with uniformly random trace ids (as recorded before) against the recorder's
+(16 bits of the time, then 112 random bits) and fully time-ordered ones (48 bits of milliseconds).
+The store first holds a history (by default a million one-span traces written at 200 a second, 1.5 GB:
+more than SQLite's page cache), then takes a burst at 100 000 spans/s of simulated time in transactions
+of 10 000 spans, as the writer does under backlog. Ratios against the first row, measured in this run.
+
+Run: ``python bench/store_inserts.py [--prefill 1000000] [--history-rate 200]`` (about three minutes; CPU
+time of the process; 1.5 GB of disk at a time).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tracemend.store import Store
 
 SPANS = 20_000
 STEP_US = 10  # simulated time between traces in the burst: 100 000 per second
-HISTORY_STEP_US = 5000  # and in the history before it: 200 per second
+HISTORY_RATE = 200  # traces per second in the history before it
 SCHEMES = ("random", "recorder's", "time-ordered")
 BODY = json.dumps(
     {
@@ -57,15 +58,16 @@ def rows(n: int, scheme: str, t0: int, step: int = STEP_US) -> tuple[list[tuple[
     return traces, spans  # fmt: skip
 
 
-def measure(scheme: str, prefill: int, batch: int = 10_000) -> float:
+def measure(scheme: str, prefill: int, history_rate: float = HISTORY_RATE, batch: int = 10_000) -> float:
     """CPU µs per span: the least of three rounds of SPANS spans (a busy machine only ever adds time)."""
     path = tempfile.mktemp(suffix=".db")
     try:
         with Store(path) as store:
             t0 = 1_767_600_000_000_000
+            step = round(1e6 / history_rate)
             for _ in range(0, prefill, 10_000):
-                store.write_rows(*rows(10_000, scheme, t0, HISTORY_STEP_US))
-                t0 += 10_000 * HISTORY_STEP_US
+                store.write_rows(*rows(10_000, scheme, t0, step))
+                t0 += 10_000 * step
             best = float("inf")
             for _ in range(3):
                 traces, spans = rows(SPANS, scheme, t0)
@@ -86,14 +88,22 @@ def main() -> None:
     parser.add_argument(
         "--prefill", type=int, default=1_000_000, help="traces in the store's history before timing"
     )
+    parser.add_argument(
+        "--history-rate",
+        type=float,
+        default=HISTORY_RATE,
+        help="traces per second in that history (below 15 it spans more than the 19.5 h the ids' time "
+        "bits wrap around in)",
+    )
     args = parser.parse_args()
+    hours = args.prefill / args.history_rate / 3600
     print(
-        f"SQLite per one-span trace (2 rows), store holding {args.prefill} traces, 10 000 spans per "
-        "transaction; CPU µs per span (least of 3 rounds of 20 000)"
+        f"SQLite per one-span trace (2 rows), store holding {args.prefill} traces written over {hours:.1f} h, "
+        "10 000 spans per transaction; CPU µs per span (least of 3 rounds of 20 000)"
     )
     base = None
     for scheme in SCHEMES:
-        us = measure(scheme, args.prefill)
+        us = measure(scheme, args.prefill, args.history_rate)
         base = base or us
         print(f"{scheme + ' ids':<24}{us:8.1f}   {base / us:5.2f}x", flush=True)
 
