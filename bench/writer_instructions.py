@@ -5,10 +5,10 @@ Run: ``python bench/writer_instructions.py [--baseline DIR] [--spans N]`` (about
 baseline; valgrind must be installed). ``DIR`` is a checkout of another version (for example
 ``git archive <commit> plugin | tar -x -C DIR``), measured in the same run.
 
-Each measurement is one process that records ``N`` spans with no writer thread (the queue fills up), then
+Each measurement is one process that records spans with no writer thread (the queue fills up), then
 writes them all with one flush: the caller's decorator, serialising, redaction and SQLite together, as in
-``bench/overhead.py --writer-only``'s capacity table. A process that records nothing is measured too and
-taken away, so that the interpreter's start-up and imports do not count. Hash randomisation is off
+``bench/overhead.py --writer-only``'s capacity table (the same function runs). A process that records 5
+spans is measured too and taken away, so that the interpreter's start-up and imports do not count. Hash randomisation is off
 (``PYTHONHASHSEED=0``), which makes a rerun agree to within a fraction of a percent.
 """
 
@@ -23,36 +23,16 @@ import sys
 import tempfile
 
 SHAPES = ("1-span", "5-span")
+SMALL = 5  # spans in the run taken away: start-up, imports and the store's creation
 COLLECTED = re.compile(r"Collected : (\d+)")
 
 
 def record(shape: str, spans: int) -> None:
-    """The measured process: ``spans`` spans in traces of ``shape``, written by one flush."""
-    import tracemend
-    from tracemend.capture.state import STATE
+    """The measured process: bench/overhead.py's capacity run (``spans`` queued, then one flush)."""
+    from overhead import measure_drain  # this script's folder is on sys.path
 
-    STATE.started = True  # no writer thread: the flush below does all the work
-    tracemend.configure(queue_size=spans + 100)
-
-    @tracemend.track(kind="tool")
-    def call(x: int, label: str) -> int:
-        return x + len(label)
-
-    @tracemend.track(kind="agent")
-    def agent(x: int, label: str) -> int:
-        return sum(call(x + k, label) for k in range(4))
-
-    @tracemend.track
-    def work(x: int, label: str) -> int:
-        return x + len(label)
-
-    fn, per_call = (work, 1) if shape == "1-span" else (agent, 5)
-    fn(0, "warm")
-    tracemend.flush()  # the store exists and the writer is built, in the empty run too
-    for i in range(spans // per_call):
-        fn(i, "question")
-    written = tracemend.flush()
-    if written != spans // per_call * per_call:
+    written = measure_drain(shape, spans)["written"]
+    if written != spans:
         raise SystemExit(f"wrote {written} spans of {spans}")
 
 
@@ -79,15 +59,9 @@ def instructions(shape: str, spans: int, source: str | None, tmp: str) -> int:
     return int(found.group(1))
 
 
-def baseline_path(checkout: str, tmp: str) -> str:
-    """A folder on which ``import tracemend`` finds ``<checkout>/plugin``."""
-    link = os.path.join(tmp, "baseline", "tracemend")
-    os.makedirs(os.path.dirname(link), exist_ok=True)
-    os.symlink(os.path.abspath(os.path.join(checkout, "plugin")), link)
-    return os.path.dirname(link)
-
-
 def main() -> None:
+    from overhead import baseline_path  # this script's folder is on sys.path
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", metavar="DIR", help="a checkout of another version to compare with")
     parser.add_argument("--spans", type=int, default=2000, help="spans per measured run (default 2000)")
@@ -102,14 +76,16 @@ def main() -> None:
         sources = [("this", None)]
         if args.baseline:
             sources.append(("baseline", baseline_path(args.baseline, tmp)))
-        print(f"instructions per span, callgrind; {args.spans} spans per run, less a run that records none")
+        print(
+            f"instructions per span, callgrind: a run of {args.spans + SMALL} spans less a run of {SMALL}"
+        )
         print(f"{'code':<10}{'traces':<8}{'per span':>12}")
         per_span: dict[tuple[str, str], float] = {}
         for label, source in sources:
-            empty = instructions(SHAPES[0], 0, source, tmp)
             for shape in SHAPES:
-                total = instructions(shape, args.spans, source, tmp)
-                per_span[(label, shape)] = (total - empty) / args.spans
+                small = instructions(shape, SMALL, source, tmp)
+                total = instructions(shape, args.spans + SMALL, source, tmp)
+                per_span[(label, shape)] = (total - small) / args.spans
                 print(f"{label:<10}{shape:<8}{per_span[(label, shape)]:>12,.0f}", flush=True)
         for shape in SHAPES:
             if ("baseline", shape) in per_span:

@@ -17,7 +17,7 @@ Redaction: with RE2, a batch's strings are collected while encoding and scanned 
 something looked secret are encoded again, scrubbing each string.
 
 The writer thread serialises a batch while a store thread commits the previous one, in statements of up to
-2048 rows (``store.inserts``), under ``forkguard`` (a fork waits until SQLite is idle).
+256 rows (``store.inserts``), under ``forkguard`` (a fork waits until SQLite is idle).
 """
 
 from __future__ import annotations

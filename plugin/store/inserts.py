@@ -1,12 +1,13 @@
-"""Many rows in few statements: ``INSERT ... VALUES (...), (...), ...`` of up to 2048 rows each.
+"""Many rows in few statements: ``INSERT ... VALUES (...), (...), ...`` of up to 256 rows each.
 
 ``executemany`` runs one statement per row and lets go of the GIL around each row's step. While other
 threads run Python (the app recording spans, the writer serialising the next batch), taking the GIL back
 can wait up to the interpreter's switch interval (5 ms) at every row: under load the store thread
 committed a third of what it commits when idle. One statement per chunk takes the GIL back once per
-chunk, and binds the same values of the same types as ``executemany`` does. Chunks shrink by halves at
-the end of a batch, so each table uses at most a dozen statement texts, which the connection's statement
-cache keeps prepared.
+chunk, and binds the same values of the same types as ``executemany`` does. 256 rows: binding them holds
+the GIL about a millisecond (below the switch interval, so the app never waits long), and larger statements
+cost more to prepare than they save (``bench/writer_instructions.py``). Chunks shrink by halves at the end
+of a batch, so each table uses at most nine statement texts, which the statement cache keeps prepared.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
-MAX_ROWS = 2048
+MAX_ROWS = 256
 
 
 @functools.lru_cache(maxsize=64)
