@@ -4,7 +4,8 @@ SQLite keeps process-wide mutexes (its allocator, its file-lock table). A proces
 store thread holds one gives the child a mutex that nothing will ever release, and the child's first
 store call then hangs: a pool worker started while the parent's writer was committing never returned.
 The writer does its SQLite work under :data:`IN_SQLITE`; a fork takes that lock first, so the child starts
-with SQLite idle. A commit lasts well under a second, so a fork is delayed at most that long.
+with SQLite idle. A commit usually lasts well under a second; one waiting on another process's write lock
+can last longer, and after 10 s the fork goes ahead without the lock rather than wait on.
 """
 
 from __future__ import annotations
